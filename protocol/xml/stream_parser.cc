@@ -1,0 +1,489 @@
+#include "protocol/xml/stream_parser.h"
+
+#include <expat.h>
+
+#include <cassert>
+#include <cstring>
+
+namespace xd::protocol {
+namespace {
+
+// The namespace separator handed to expat. U+0001 cannot occur in an XML
+// 1.0 document, not even as a character reference, so a namespace URI or
+// name can never forge a separator (catalogue B20, expat CVE-2022-25236).
+constexpr char kSeparator = '\x01';
+
+XML_Parser xp(void* p) { return static_cast<XML_Parser>(p); }
+
+// Splits expat's "uri SEP local [SEP prefix]" (triplet mode) into parts.
+struct QName {
+  std::string_view ns;
+  std::string_view local;
+  std::string_view prefix;
+};
+
+QName split_name(const XML_Char* raw) {
+  std::string_view s(raw);
+  QName q;
+  size_t a = s.find(kSeparator);
+  if (a == std::string_view::npos) {
+    q.local = s;
+    return q;
+  }
+  q.ns = s.substr(0, a);
+  std::string_view rest = s.substr(a + 1);
+  size_t b = rest.find(kSeparator);
+  if (b == std::string_view::npos) {
+    q.local = rest;
+  } else {
+    q.local = rest.substr(0, b);
+    q.prefix = rest.substr(b + 1);
+  }
+  return q;
+}
+
+bool is_xml_whitespace(std::string_view s) {
+  for (char c : s) {
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
+  }
+  return true;
+}
+
+bool equals_ignore_ascii_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Maps an expat error to the RFC 6120 §4.9.3 condition it deserves.
+StreamCondition condition_for(XML_Error code) {
+  switch (code) {
+    case XML_ERROR_UNDEFINED_ENTITY:
+    case XML_ERROR_RECURSIVE_ENTITY_REF:
+    case XML_ERROR_BINARY_ENTITY_REF:
+    case XML_ERROR_ASYNC_ENTITY:
+    case XML_ERROR_EXTERNAL_ENTITY_HANDLING:
+    case XML_ERROR_ENTITY_DECLARED_IN_PE:
+    case XML_ERROR_NOT_STANDALONE:
+    case XML_ERROR_AMPLIFICATION_LIMIT_BREACH:
+      // Entities are restricted XML (RFC 6120 §11.1); catalogue B15 lets us
+      // pick restricted-xml for an undefined reference such as &foo;.
+      return StreamCondition::kRestrictedXml;
+    case XML_ERROR_INCORRECT_ENCODING:
+    case XML_ERROR_UNKNOWN_ENCODING:
+      return StreamCondition::kUnsupportedEncoding;
+    default:
+      return StreamCondition::kNotWellFormed;
+  }
+}
+
+}  // namespace
+
+ParserLimits pre_auth_parser_limits() { return ParserLimits{}; }
+
+ParserLimits post_auth_parser_limits() {
+  ParserLimits l;
+  l.max_outstanding_bytes = 256 * 1024;
+  l.max_elements_per_stanza = 4096;
+  return l;
+}
+
+std::string_view StreamHeader::content_namespace() const {
+  for (const auto& [prefix, uri] : namespace_declarations) {
+    if (prefix.empty()) return uri;
+  }
+  return {};
+}
+
+// The expat callbacks. Each one runs inside XML_Parse/XML_ResumeParser and
+// only records state; it stops the parser (suspend after an event, abort
+// after an error) instead of calling anything that could re-enter expat.
+struct StreamParser::Handlers {
+  static StreamParser& self(void* user) { return *static_cast<StreamParser*>(user); }
+  // Expat may still call handlers for the rest of the current token after
+  // XML_StopParser (e.g. the end of an empty element whose start failed).
+  static bool stopped(const StreamParser& s) { return s.state_ != State::kParsing; }
+
+  static void start_element(void* user, const XML_Char* raw_name, const XML_Char** atts) {
+    StreamParser& s = self(user);
+    if (stopped(s)) return;
+    if (s.over_outstanding_limit_in_handler()) return;
+    const size_t decls = s.pending_ns_decls_;
+    s.pending_ns_decls_ = 0;
+    QName q = split_name(raw_name);
+    size_t attr_count = 0;
+    for (const XML_Char** a = atts; *a; a += 2) ++attr_count;
+
+    if (s.depth_ == 0) {
+      // The stream header. Record it and suspend so the owner sees it first.
+      s.header_.ns.assign(q.ns);
+      s.header_.name.assign(q.local);
+      s.header_.prefix.assign(q.prefix);
+      if (attr_count > s.limits_.max_attributes) {
+        s.fail_from_handler(StreamCondition::kPolicyViolation, "too many attributes on stream header");
+        return;
+      }
+      for (const XML_Char** a = atts; *a; a += 2) {
+        QName an = split_name(a[0]);
+        s.header_.attrs.push_back(Attribute{std::string(an.ns), std::string(an.local), a[1]});
+      }
+      s.content_ns_.assign(s.header_.content_namespace());
+      s.depth_ = 1;
+      XML_Parser p = xp(s.parser_);
+      s.completed_ =
+          static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+      StreamEvent ev;
+      ev.type = StreamEvent::Type::kStreamOpen;
+      ev.header = std::move(s.header_);
+      s.header_ = StreamHeader{};
+      s.pending_.push_back(std::move(ev));
+      XML_StopParser(p, XML_TRUE);
+      return;
+    }
+
+    // Inside a stanza (or starting one).
+    if (decls > s.limits_.max_namespace_declarations) {
+      s.fail_from_handler(StreamCondition::kPolicyViolation, "too many namespace declarations");
+      return;
+    }
+    if (attr_count > s.limits_.max_attributes) {
+      s.fail_from_handler(StreamCondition::kPolicyViolation, "too many attributes");
+      return;
+    }
+    if (s.depth_ - 1 >= s.limits_.max_depth) {
+      s.fail_from_handler(StreamCondition::kPolicyViolation, "element depth limit");
+      return;
+    }
+    if (s.depth_ == 1) {
+      // RFC 6120 §4.8.3/§11.2.2: stanzas in the content namespace are
+      // written with the default namespace, never a prefix.
+      if (!q.prefix.empty() && !s.content_ns_.empty() && q.ns == s.content_ns_) {
+        s.fail_from_handler(StreamCondition::kBadNamespacePrefix,
+                            "prefixed content namespace on a stanza");
+        return;
+      }
+      s.stanza_elements_ = 0;
+    }
+    if (++s.stanza_elements_ > s.limits_.max_elements_per_stanza) {
+      s.fail_from_handler(StreamCondition::kPolicyViolation, "too many elements in one stanza");
+      return;
+    }
+    auto element = std::make_unique<Element>(q.ns, q.local);
+    for (const XML_Char** a = atts; *a; a += 2) {
+      QName an = split_name(a[0]);
+      element->append_attr_unchecked(std::string(an.ns), std::string(an.local), a[1]);
+    }
+    Element* raw = element.get();
+    if (s.depth_ == 1) {
+      s.stanza_ = std::move(element);
+    } else {
+      s.open_.back()->add_child(std::move(element));
+    }
+    s.open_.push_back(raw);
+    ++s.depth_;
+  }
+
+  static void end_element(void* user, const XML_Char* /*name*/) {
+    StreamParser& s = self(user);
+    if (stopped(s)) return;
+    XML_Parser p = xp(s.parser_);
+    if (s.depth_ > 1 && s.over_outstanding_limit_in_handler()) return;
+    if (s.depth_ == 1) {
+      // </stream:stream> (RFC 6120 §4.4).
+      s.depth_ = 0;
+      s.completed_ =
+          static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+      StreamEvent ev;
+      ev.type = StreamEvent::Type::kStreamClose;
+      s.pending_.push_back(std::move(ev));
+      XML_StopParser(p, XML_TRUE);
+      return;
+    }
+    --s.depth_;
+    s.open_.pop_back();
+    if (s.depth_ == 1) {
+      s.completed_ =
+          static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+      StreamEvent ev;
+      ev.type = StreamEvent::Type::kStanza;
+      ev.stanza = std::move(s.stanza_);
+      s.pending_.push_back(std::move(ev));
+      XML_StopParser(p, XML_TRUE);
+    }
+  }
+
+  static void character_data(void* user, const XML_Char* data, int len) {
+    StreamParser& s = self(user);
+    if (stopped(s)) return;
+    std::string_view text(data, static_cast<size_t>(len));
+    if (s.depth_ <= 1) {
+      // Between stanzas only whitespace is allowed (RFC 6120 §11.7
+      // keepalives). It counts as consumed, so keepalives never add up to
+      // the stanza size limit.
+      if (!is_xml_whitespace(text)) {
+        s.fail_from_handler(StreamCondition::kBadFormat, "text at stream level");
+        return;
+      }
+      XML_Parser p = xp(s.parser_);
+      s.completed_ =
+          static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+      return;
+    }
+    if (s.over_outstanding_limit_in_handler()) return;
+    s.open_.back()->add_text(text);
+  }
+
+  static void start_namespace_decl(void* user, const XML_Char* prefix, const XML_Char* uri) {
+    StreamParser& s = self(user);
+    if (stopped(s)) return;
+    ++s.pending_ns_decls_;
+    if (s.depth_ == 0) {
+      if (s.pending_ns_decls_ > s.limits_.max_namespace_declarations) {
+        s.fail_from_handler(StreamCondition::kPolicyViolation, "too many namespace declarations");
+        return;
+      }
+      s.header_.namespace_declarations.emplace_back(prefix ? prefix : "", uri ? uri : "");
+    }
+  }
+
+  // XML 1.0 declaration: only version 1.0, only UTF-8, no standalone
+  // (RFC 6120 §11.6; catalogue B16).
+  static void xml_decl(void* user, const XML_Char* version, const XML_Char* encoding,
+                       int standalone) {
+    StreamParser& s = self(user);
+    if (version && std::strcmp(version, "1.0") != 0) {
+      s.fail_from_handler(StreamCondition::kUnsupportedVersion, "XML version other than 1.0");
+    } else if (encoding && !equals_ignore_ascii_case(encoding, "UTF-8")) {
+      s.fail_from_handler(StreamCondition::kUnsupportedEncoding, "encoding other than UTF-8");
+    } else if (standalone != -1) {
+      s.fail_from_handler(StreamCondition::kRestrictedXml, "standalone document declaration");
+    }
+  }
+
+  // RFC 6120 §11.1: no DTD, no comments, no processing instructions, no
+  // entity declarations. Each handler aborts at the first such token.
+  static void doctype(void* user, const XML_Char*, const XML_Char*, const XML_Char*, int) {
+    self(user).fail_from_handler(StreamCondition::kRestrictedXml, "DOCTYPE");
+  }
+  static void entity_decl(void* user, const XML_Char*, int, const XML_Char*, int, const XML_Char*,
+                          const XML_Char*, const XML_Char*, const XML_Char*) {
+    self(user).fail_from_handler(StreamCondition::kRestrictedXml, "entity declaration");
+  }
+  static void comment(void* user, const XML_Char*) {
+    self(user).fail_from_handler(StreamCondition::kRestrictedXml, "comment");
+  }
+  static void processing_instruction(void* user, const XML_Char*, const XML_Char*) {
+    self(user).fail_from_handler(StreamCondition::kRestrictedXml, "processing instruction");
+  }
+  // Setting a non-expanding default handler stops expat from expanding
+  // internal entities at all (expat reference: XML_SetDefaultHandler).
+  static void default_handler(void*, const XML_Char*, int) {}
+};
+
+StreamParser::StreamParser(const ParserLimits& limits) : limits_(limits) {
+  parser_ = XML_ParserCreateNS("UTF-8", kSeparator);
+  if (!parser_) abort();  // OOM at construction: not a peer-caused error
+  install();
+}
+
+StreamParser::~StreamParser() {
+  // Drop the tree before the parser: it holds no expat memory, but keep the
+  // order obvious.
+  stanza_.reset();
+  XML_ParserFree(xp(parser_));
+}
+
+void StreamParser::install() {
+  XML_Parser p = xp(parser_);
+  XML_SetUserData(p, this);
+  XML_SetReturnNSTriplet(p, 1);
+  XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+  XML_SetElementHandler(p, &Handlers::start_element, &Handlers::end_element);
+  XML_SetCharacterDataHandler(p, &Handlers::character_data);
+  XML_SetStartNamespaceDeclHandler(p, &Handlers::start_namespace_decl);
+  XML_SetXmlDeclHandler(p, &Handlers::xml_decl);
+  XML_SetStartDoctypeDeclHandler(p, &Handlers::doctype);
+  XML_SetEntityDeclHandler(p, &Handlers::entity_decl);
+  XML_SetCommentHandler(p, &Handlers::comment);
+  XML_SetProcessingInstructionHandler(p, &Handlers::processing_instruction);
+  XML_SetDefaultHandler(p, &Handlers::default_handler);
+  // Deferral stays on: turning it off makes a trickled token cost
+  // quadratic CPU (hostile-inputs.md "Parser behaviour, measured").
+  XML_SetReparseDeferralEnabled(p, XML_TRUE);
+}
+
+void StreamParser::reset() {
+  assert(!in_expat_);
+  XML_ParserReset(xp(parser_), "UTF-8");
+  install();
+  state_ = State::kParsing;
+  fed_ = 0;
+  completed_ = 0;
+  sniffed_ = 0;
+  depth_ = 0;
+  stanza_elements_ = 0;
+  pending_ns_decls_ = 0;
+  content_ns_.clear();
+  header_ = StreamHeader{};
+  stanza_.reset();
+  open_.clear();
+  pending_.clear();
+  backlog_.clear();
+  error_ = StreamCondition::kUndefinedCondition;
+  error_detail_.clear();
+}
+
+// RFC 6120 §11.6: UTF-8 only. Expat forced to UTF-8 would silently accept
+// a UTF-8 byte order mark and report UTF-16 as a token error, so the first
+// bytes of each document are checked here (catalogue B16).
+void StreamParser::sniff_encoding(std::string_view bytes) {
+  for (char c : bytes) {
+    if (sniffed_ >= sizeof sniff_) return;
+    auto u = static_cast<uint8_t>(c);
+    sniff_[sniffed_++] = u;
+    if (u == 0x00 || (sniffed_ == 1 && (u == 0xFE || u == 0xFF))) {
+      fail(StreamCondition::kUnsupportedEncoding, "UTF-16 or UTF-32 stream");
+      return;
+    }
+    if (sniffed_ == 3 && sniff_[0] == 0xEF && sniff_[1] == 0xBB && sniff_[2] == 0xBF) {
+      fail(StreamCondition::kUnsupportedEncoding, "byte order mark");
+      return;
+    }
+  }
+}
+
+void StreamParser::feed(std::string_view bytes) {
+  assert(!in_expat_);
+  if (state_ == State::kSuspended || !pending_.empty()) {
+    // Events are still waiting to be pulled: expat cannot take more input
+    // while suspended, so keep the bytes until next() has drained it.
+    backlog_.append(bytes);
+    return;
+  }
+  if (state_ != State::kParsing) return;
+  parse(bytes);
+}
+
+void StreamParser::parse(std::string_view bytes) {
+  if (sniffed_ < sizeof sniff_) {
+    sniff_encoding(bytes);
+    if (state_ != State::kParsing) return;
+  }
+  // Expat takes an int length; no sane read is anywhere near that, and
+  // the outstanding-bytes limit is far below it.
+  if (bytes.size() > (1u << 30)) {
+    fail(StreamCondition::kPolicyViolation, "oversized feed");
+    return;
+  }
+  fed_ += bytes.size();
+  in_expat_ = true;
+  int status = XML_Parse(xp(parser_), bytes.data(), static_cast<int>(bytes.size()), XML_FALSE);
+  in_expat_ = false;
+  after_parse(status);
+}
+
+void StreamParser::flush() {
+  assert(!in_expat_);
+  if (state_ != State::kParsing || !pending_.empty()) return;
+  XML_Parser p = xp(parser_);
+  in_expat_ = true;
+  XML_SetReparseDeferralEnabled(p, XML_FALSE);
+  int status = XML_Parse(p, "", 0, XML_FALSE);
+  XML_SetReparseDeferralEnabled(p, XML_TRUE);
+  in_expat_ = false;
+  after_parse(status);
+}
+
+bool StreamParser::wants_flush() const {
+  return state_ == State::kParsing && pending_.empty() && fed_ > completed_;
+}
+
+StreamEvent StreamParser::take_pending() {
+  StreamEvent ev = std::move(pending_.front());
+  pending_.pop_front();
+  return ev;
+}
+
+std::optional<StreamEvent> StreamParser::next() {
+  assert(!in_expat_);
+  if (!pending_.empty()) return take_pending();
+  if (state_ == State::kSuspended) {
+    state_ = State::kParsing;
+    in_expat_ = true;
+    int status = XML_ResumeParser(xp(parser_));
+    in_expat_ = false;
+    after_parse(status);
+    if (pending_.empty() && state_ == State::kParsing && !backlog_.empty()) {
+      std::string bytes = std::move(backlog_);
+      backlog_.clear();
+      parse(bytes);
+      // Bytes that arrived while this parse is suspended again go back to
+      // the backlog by feed(); none can arrive here, we are not re-entered.
+    }
+    if (!pending_.empty()) return take_pending();
+  }
+  if (state_ == State::kFailed) {
+    state_ = State::kErrorReported;
+    StreamEvent ev;
+    ev.type = StreamEvent::Type::kError;
+    ev.error = error_;
+    ev.detail = error_detail_;
+    return ev;
+  }
+  return std::nullopt;
+}
+
+void StreamParser::after_parse(int status) {
+  XML_Parser p = xp(parser_);
+  switch (status) {
+    case XML_STATUS_SUSPENDED:
+      state_ = State::kSuspended;
+      return;
+    case XML_STATUS_ERROR:
+      if (state_ != State::kFailed) {
+        XML_Error code = XML_GetErrorCode(p);
+        fail(condition_for(code), XML_ErrorString(code));
+      }
+      return;
+    default:
+      // Everything fed has been consumed or buffered by expat.
+      if (outstanding_bytes() > limits_.max_outstanding_bytes) {
+        fail(StreamCondition::kPolicyViolation, "stanza size limit");
+      }
+      return;
+  }
+}
+
+void StreamParser::fail(StreamCondition condition, std::string detail) {
+  if (state_ == State::kFailed || state_ == State::kErrorReported) return;
+  state_ = State::kFailed;
+  error_ = condition;
+  error_detail_ = std::move(detail);
+  // A half-built stanza is never delivered (catalogue B23).
+  stanza_.reset();
+  open_.clear();
+}
+
+void StreamParser::fail_from_handler(StreamCondition condition, std::string detail) {
+  fail(condition, std::move(detail));
+  XML_StopParser(xp(parser_), XML_FALSE);
+}
+
+bool StreamParser::over_outstanding_limit_in_handler() {
+  XML_Parser p = xp(parser_);
+  // The end of the current event: a single character-data callback can
+  // carry the whole oversize payload.
+  auto end = static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+  if (end > completed_ && end - completed_ > limits_.max_outstanding_bytes) {
+    fail_from_handler(StreamCondition::kPolicyViolation, "stanza size limit");
+    return true;
+  }
+  return false;
+}
+
+}  // namespace xd::protocol

@@ -1,0 +1,125 @@
+// Catalogue C (hostile-inputs.md): parser resource limits.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+#include "parse_helpers.h"
+
+using namespace xd::protocol;
+using namespace xd::protocol::test;
+
+namespace {
+std::string hdr() { return kHeader; }
+}  // namespace
+
+TEST_CASE("C24: attribute and namespace-declaration floods stop at the per-element cap") {
+  std::string attrs;
+  for (int i = 0; i < 30000; ++i) attrs += " a" + std::to_string(i) + "='1'";
+  CHECK(last(parse_all(hdr() + "<message" + attrs + "/>")) == "error policy-violation");
+  std::string decls;
+  for (int i = 0; i < 20000; ++i) decls += " xmlns:p" + std::to_string(i) + "='urn:x" + std::to_string(i) + "'";
+  CHECK(last(parse_all(hdr() + "<message" + decls + "/>")) == "error policy-violation");
+  // The cap is inclusive: exactly 64 attributes pass, 65 do not.
+  std::string sixty_four;
+  for (int i = 0; i < 64; ++i) sixty_four += " a" + std::to_string(i) + "='1'";
+  CHECK(parse_all(hdr() + "<message" + sixty_four + "/>").size() == 2);
+  CHECK(last(parse_all(hdr() + "<message" + sixty_four + " z='1'/>")) == "error policy-violation");
+  // The stream header is held to the same caps.
+  CHECK(last(parse_all("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'" + attrs + ">")) ==
+        "error policy-violation");
+}
+
+TEST_CASE("C25a: a complete 300 KiB stanza is a policy-violation after auth") {
+  std::string body(300 * 1024, 'x');
+  auto ev = parse_all(hdr() + "<message><body>" + body + "</body></message>");
+  CHECK(last(ev) == "error policy-violation");
+  CHECK(ev.size() == 2);
+}
+
+TEST_CASE("C25b: a never-ending stanza fails once outstanding bytes pass the limit") {
+  StreamParser p(post_auth_parser_limits());
+  p.feed(hdr() + "<message><body>");
+  REQUIRE(p.next());
+  std::string chunk(4096, 'y');
+  size_t fed = 0;
+  std::optional<StreamEvent> ev;
+  while (!(ev = p.next()) && fed < 1024 * 1024) {
+    p.feed(chunk);
+    fed += chunk.size();
+  }
+  REQUIRE(ev);
+  CHECK(ev->error == StreamCondition::kPolicyViolation);
+  // Caught within one chunk of the limit, so memory stays near the limit.
+  CHECK(fed <= 256 * 1024 + chunk.size());
+}
+
+TEST_CASE("C26: a trickled giant token is cheap with deferral on and still delivered") {
+  std::string value(250 * 1024, 'v');
+  std::string stanza = "<message id='" + value + "'/>";
+  StreamParser p(post_auth_parser_limits());
+  p.feed(hdr());
+  REQUIRE(p.next());
+  std::optional<StreamEvent> ev;
+  for (char c : stanza) {
+    p.feed(std::string_view(&c, 1));
+    if ((ev = p.next())) break;
+  }
+  if (!ev) {
+    p.flush();
+    ev = p.next();
+  }
+  REQUIRE(ev);
+  CHECK(ev->type == StreamEvent::Type::kStanza);
+  CHECK(ev->stanza->attr("id")->size() == value.size());
+}
+
+TEST_CASE("C28: pre-auth limits: 8 KiB and 32 elements") {
+  std::string big(20 * 1024, 'A');
+  auto ev = parse_all(hdr() + "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
+                          big + "</auth>",
+                      pre_auth_parser_limits());
+  CHECK(last(ev) == "error policy-violation");
+  std::string forty;
+  for (int i = 0; i < 40; ++i) forty += "<x/>";
+  CHECK(last(parse_all(hdr() + "<iq>" + forty + "</iq>", pre_auth_parser_limits())) ==
+        "error policy-violation");
+  std::string thirty_one;
+  for (int i = 0; i < 31; ++i) thirty_one += "<x/>";
+  CHECK(parse_all(hdr() + "<iq>" + thirty_one + "</iq>", pre_auth_parser_limits()).size() == 2);
+  // After auth the same stanza passes.
+  CHECK(parse_all(hdr() + "<iq>" + forty + "</iq>", post_auth_parser_limits()).size() == 2);
+}
+
+TEST_CASE("C29: deep nesting stops at depth 64") {
+  std::string deep;
+  for (int i = 0; i < 1000; ++i) deep += "<a>";
+  CHECK(last(parse_all(hdr() + "<message>" + deep)) == "error policy-violation");
+  std::string ok_open, ok_close;
+  for (int i = 0; i < 63; ++i) {
+    ok_open += "<a>";
+    ok_close += "</a>";
+  }
+  CHECK(parse_all(hdr() + "<message>" + ok_open + ok_close + "</message>").size() == 2);
+  CHECK(last(parse_all(hdr() + "<message>" + ok_open + "<b/>" + ok_close + "</message>")) ==
+        "error policy-violation");
+  std::string huge;
+  for (int i = 0; i < 100000; ++i) huge += "<a>";
+  CHECK(last(parse_all(hdr() + "<message>" + huge)) == "error policy-violation");
+}
+
+TEST_CASE("C30: many small stanzas in one read come out in order, one per next()") {
+  std::string many;
+  for (int i = 0; i < 100000; ++i) many += "<presence id='" + std::to_string(i) + "'/>";
+  StreamParser p(pre_auth_parser_limits());
+  p.feed(hdr() + many);
+  REQUIRE(p.next());
+  int i = 0;
+  while (auto ev = p.next()) {
+    REQUIRE(ev->type == StreamEvent::Type::kStanza);
+    CHECK(*ev->stanza->attr("id") == std::to_string(i));
+    ++i;
+  }
+  CHECK(i == 100000);
+  CHECK_FALSE(p.failed());  // small stanzas never trip the 8 KiB limit
+}
