@@ -56,6 +56,7 @@ class Element {
   // Appends without checking for duplicates: for the parser, which has
   // already rejected duplicates (expat enforces attribute uniqueness).
   void append_attr_unchecked(std::string ns, std::string name, std::string value);
+  void reserve_attrs(size_t n) { attrs_.reserve(n); }
   const std::vector<Attribute>& attrs() const { return attrs_; }
 
   // Children, in document order.

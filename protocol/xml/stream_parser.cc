@@ -174,6 +174,7 @@ struct StreamParser::Handlers {
       return;
     }
     auto element = std::make_unique<Element>(q.ns, q.local);
+    element->reserve_attrs(attr_count);
     for (const XML_Char** a = atts; *a; a += 2) {
       QName an = split_name(a[0]);
       element->append_attr_unchecked(std::string(an.ns), std::string(an.local), a[1]);
