@@ -2,6 +2,7 @@
 
 #include <expat.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -325,7 +326,8 @@ void StreamParser::reset() {
   state_ = State::kParsing;
   fed_ = 0;
   completed_ = 0;
-  sniffed_ = 0;
+  sniffed_ = false;
+  head_.clear();
   depth_ = 0;
   stanza_elements_ = 0;
   pending_ns_decls_ = 0;
@@ -341,21 +343,28 @@ void StreamParser::reset() {
 
 // RFC 6120 §11.6: UTF-8 only. Expat forced to UTF-8 would silently accept
 // a UTF-8 byte order mark and report UTF-16 as a token error, so the first
-// bytes of each document are checked here (catalogue B16).
-void StreamParser::sniff_encoding(std::string_view bytes) {
-  for (char c : bytes) {
-    if (sniffed_ >= sizeof sniff_) return;
-    auto u = static_cast<uint8_t>(c);
-    sniff_[sniffed_++] = u;
-    if (u == 0x00 || (sniffed_ == 1 && (u == 0xFE || u == 0xFF))) {
+// kSniffBytes of each document are held back and checked before expat sees
+// any of them: the verdict then cannot depend on how the bytes were split
+// across reads (catalogue B16, C27). Returns false after latching an error.
+bool StreamParser::sniff_encoding(bool final) {
+  const auto* b = reinterpret_cast<const uint8_t*>(head_.data());
+  const size_t n = std::min(head_.size(), kSniffBytes);
+  for (size_t i = 0; i < n; ++i) {
+    if (b[i] == 0x00) {
       fail(StreamCondition::kUnsupportedEncoding, "UTF-16 or UTF-32 stream");
-      return;
-    }
-    if (sniffed_ == 3 && sniff_[0] == 0xEF && sniff_[1] == 0xBB && sniff_[2] == 0xBF) {
-      fail(StreamCondition::kUnsupportedEncoding, "byte order mark");
-      return;
+      return false;
     }
   }
+  if (n > 0 && (b[0] == 0xFE || b[0] == 0xFF)) {
+    fail(StreamCondition::kUnsupportedEncoding, "UTF-16 byte order mark");
+    return false;
+  }
+  if (n >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) {
+    fail(StreamCondition::kUnsupportedEncoding, "byte order mark");
+    return false;
+  }
+  if (n >= kSniffBytes || final) sniffed_ = true;
+  return true;
 }
 
 void StreamParser::feed(std::string_view bytes) {
@@ -371,9 +380,15 @@ void StreamParser::feed(std::string_view bytes) {
 }
 
 void StreamParser::parse(std::string_view bytes) {
-  if (sniffed_ < sizeof sniff_) {
-    sniff_encoding(bytes);
-    if (state_ != State::kParsing) return;
+  std::string joined;
+  if (!sniffed_) {
+    fed_ += bytes.size();
+    head_.append(bytes);
+    if (!sniff_encoding(false) || !sniffed_) return;
+    joined = std::move(head_);
+    head_.clear();
+    fed_ -= joined.size();  // counted again below, once, as expat gets them
+    bytes = joined;
   }
   // Expat takes an int length; no sane read is anywhere near that, and
   // the outstanding-bytes limit is far below it.
@@ -391,6 +406,16 @@ void StreamParser::parse(std::string_view bytes) {
 void StreamParser::flush() {
   assert(!in_expat_);
   if (state_ != State::kParsing || !pending_.empty()) return;
+  if (!sniffed_) {
+    // Fewer than kSniffBytes arrived and nothing more is coming for now:
+    // judge what there is and hand it to expat.
+    if (!sniff_encoding(true)) return;
+    std::string held = std::move(head_);
+    head_.clear();
+    fed_ -= held.size();
+    parse(held);
+    if (state_ != State::kParsing || !pending_.empty()) return;
+  }
   XML_Parser p = xp(parser_);
   in_expat_ = true;
   XML_SetReparseDeferralEnabled(p, XML_FALSE);

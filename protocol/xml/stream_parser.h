@@ -121,7 +121,7 @@ class StreamParser {
   void fail(StreamCondition condition, std::string detail);
   void fail_from_handler(StreamCondition condition, std::string detail);
   bool over_outstanding_limit_in_handler();
-  void sniff_encoding(std::string_view bytes);
+  bool sniff_encoding(bool final);
 
   ParserLimits limits_;
   void* parser_ = nullptr;  // XML_Parser; opaque here so expat.h stays private
@@ -130,8 +130,9 @@ class StreamParser {
 
   uint64_t fed_ = 0;        // bytes fed since the last reset
   uint64_t completed_ = 0;  // document offset after the last completed top-level item
-  uint8_t sniff_[3] = {0, 0, 0};
-  size_t sniffed_ = 0;
+  static constexpr size_t kSniffBytes = 4;
+  std::string head_;      // the first bytes of a document, held until sniffed
+  bool sniffed_ = false;  // the encoding check of this document is done
 
   size_t depth_ = 0;  // 0 = before root, 1 = inside the stream, 2+ = inside a stanza
   size_t stanza_elements_ = 0;

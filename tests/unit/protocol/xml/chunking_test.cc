@@ -33,6 +33,10 @@ std::vector<std::string> corpus() {
       "<!DOCTYPE x>" + h,
       h + "</stream:stream><x/>",
       h + "<presence/>text",
+      // Found by the xml_stream fuzzer: the encoding verdict must not depend
+      // on whether expat saw the first byte before the sniffer saw a NUL.
+      std::string("\x96\x00\x01xml v<?xm", 11),
+      "\x16\x03\x01\x02\x00\x01",
   };
 }
 
