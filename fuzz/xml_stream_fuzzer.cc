@@ -2,6 +2,7 @@
 // decision 10): the same stream fed whole and fed in input-chosen chunks
 // must give identical events, and every delivered stanza must serialize
 // and re-parse to an equal tree. Any difference traps.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -61,6 +62,24 @@ Run parse(std::string_view in, const std::vector<size_t>& cuts, const ParserLimi
   return run;
 }
 
+// Events must be identical, with one documented exception: a check of ours
+// that runs on character data as expat delivers it (the size limit, text at
+// stream level) can fire on the first part of a text run in one split while
+// expat rejects the whole run as not-well-formed (e.g. a later "]]>") in
+// another. Both are fatal stream errors after the same stanzas.
+bool same_outcome(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  if (a == b) return true;
+  if (a.empty() || b.empty() || a.size() != b.size()) return false;
+  if (!std::equal(a.begin(), a.end() - 1, b.begin())) return false;
+  auto partial_data_check = [](const std::string& e) {
+    return e == "error policy-violation" || e == "error bad-format";
+  };
+  const std::string& x = a.back();
+  const std::string& y = b.back();
+  return (partial_data_check(x) && y == "error not-well-formed") ||
+         (partial_data_check(y) && x == "error not-well-formed");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -80,7 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t step = 1 + (mode >> 2);
   for (size_t i = step; i < in.size(); i += step + (i % 3)) cuts.push_back(i);
   Run split = parse(in, cuts, limits);
-  if (whole.events != split.events) __builtin_trap();
+  if (!same_outcome(whole.events, split.events)) __builtin_trap();
 
   // Round trip: serialize each stanza inside a fresh stream and re-parse.
   for (const auto& stanza : whole.stanzas) {
