@@ -1,0 +1,48 @@
+#include "protocol/c2s/c2s_features.h"
+
+namespace xd::protocol {
+
+void append_c2s_features(const C2sFeatures& f, std::string& out) {
+  out.append("<stream:features>");
+  if (f.starttls) {
+    // RFC 6120 §5.4.1: <required/> makes TLS mandatory-to-negotiate.
+    out.append("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>");
+    if (f.starttls_required) out.append("<required/>");
+    out.append("</starttls>");
+  }
+  if (f.sasl.any()) {
+    // RFC 6120 §6.4.1: in order of preference. The -PLUS variants come
+    // first so that a client able to bind to the channel does (RFC 5802 §6).
+    out.append("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>");
+    if (f.sasl.plus()) {
+      out.append("<mechanism>SCRAM-SHA-256-PLUS</mechanism>");
+      out.append("<mechanism>SCRAM-SHA-1-PLUS</mechanism>");
+    }
+    if (f.sasl.scram) {
+      out.append("<mechanism>SCRAM-SHA-256</mechanism>");
+      out.append("<mechanism>SCRAM-SHA-1</mechanism>");
+    }
+    if (f.sasl.plain) out.append("<mechanism>PLAIN</mechanism>");
+    out.append("</mechanisms>");
+    if (f.sasl.plus()) {
+      // XEP-0440 §3: which binding types the -PLUS mechanisms accept, so
+      // the client need not guess.
+      out.append("<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+      if (f.sasl.tls_server_end_point) {
+        out.append("<channel-binding type='tls-server-end-point'/>");
+      }
+      if (f.sasl.tls_exporter) out.append("<channel-binding type='tls-exporter'/>");
+      out.append("</sasl-channel-binding>");
+    }
+  }
+  if (f.registration) out.append("<register xmlns='http://jabber.org/features/iq-register'/>");
+  if (f.bind) {
+    out.append("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
+    // RFC 3921 §3 session establishment is a no-op kept for old clients;
+    // <optional/> (draft-cridland-xmpp-session-01) tells new ones to skip it.
+    out.append("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>");
+  }
+  out.append("</stream:features>");
+}
+
+}  // namespace xd::protocol

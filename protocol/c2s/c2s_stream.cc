@@ -1,0 +1,695 @@
+#include "protocol/c2s/c2s_stream.h"
+
+#include <openssl/crypto.h>
+
+#include <cassert>
+#include <utility>
+
+#include "protocol/c2s/c2s_register.h"
+#include "protocol/sasl/sasl_error.h"
+#include "protocol/stanza_error.h"
+#include "protocol/xml/serializer.h"
+
+namespace xd::protocol {
+namespace {
+
+constexpr std::string_view kClientNs = "jabber:client";
+// XEP-0198. Not offered yet; its elements are answered so that a client
+// that tries anyway is not disconnected.
+constexpr std::string_view kSmNs = "urn:xmpp:sm:3";
+
+// RFC 6120 §4.7.3: the stream id must be unpredictable; 128 bits.
+constexpr size_t kStreamIdBytes = 16;
+// RFC 6120 §7.6.2.1: a server-generated resource; 96 bits as 24 hex digits.
+constexpr size_t kResourceBytes = 12;
+// An output buffer above this size is returned to the allocator once it has
+// been written, so an idle stream keeps no big buffer (conventions.md §2).
+constexpr size_t kOutputKeepBytes = 4096;
+// Drained event queues above this capacity are released.
+constexpr size_t kEventsKeep = 1;
+
+const std::string* header_attr(const StreamHeader& header, std::string_view name) {
+  for (const Attribute& a : header.attrs) {
+    if (a.ns.empty() && a.name == name) return &a.value;
+  }
+  return nullptr;
+}
+
+// RFC 6120 §4.7.5: "major.minor", two non-negative integers; leading zeros
+// are ignored. Returns false for anything else. Values saturate, so a huge
+// number still compares as large.
+bool parse_version(std::string_view text, uint64_t& major, uint64_t& minor) {
+  const size_t dot = text.find('.');
+  if (dot == std::string_view::npos) return false;
+  auto number = [](std::string_view digits, uint64_t& out) {
+    if (digits.empty()) return false;
+    out = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+      if (out < 1000000) out = out * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return true;
+  };
+  return number(text.substr(0, dot), major) && number(text.substr(dot + 1), minor);
+}
+
+// A normalised domainpart that is an IP literal: "[v6]" or a dotted quad
+// (jid.cc treats every all-digit-and-dot name as an IPv4 literal).
+bool is_ip_literal(std::string_view domain) {
+  if (domain.empty()) return false;
+  if (domain.front() == '[') return true;
+  for (char c : domain) {
+    if (c != '.' && (c < '0' || c > '9')) return false;
+  }
+  return true;
+}
+
+// An iq reply that carries the request's 'id' and no address: before the
+// resource is bound the client's own 'from' must not be echoed.
+std::unique_ptr<Element> unaddressed_reply(const Element& iq, std::string_view type) {
+  auto reply = std::make_unique<Element>(kClientNs, "iq");
+  if (const std::string* id = iq.attr("id")) reply->set_attr("id", *id);
+  reply->set_attr("type", type);
+  return reply;
+}
+
+std::unique_ptr<Element> unaddressed_error(const Element& iq, StanzaCondition condition) {
+  if (iq.attr_or("type") == "error") return nullptr;  // RFC 6120 §8.3.1
+  StanzaError error;
+  error.condition = condition;
+  return make_error_reply(*unaddressed_reply(iq, "get"), error);
+}
+
+// An iq addressed to the server itself: no 'to', or our domain in any
+// spelling (RFC 6120 §8.1.1.1: no 'to' means the account's server).
+bool to_server(const Element& iq, std::string_view domain) {
+  const std::string* to = iq.attr("to");
+  if (!to || *to == domain) return true;
+  Jid jid;
+  return Jid::parse(*to, jid) == JidError::kOk && !jid.has_local() && jid.is_bare() &&
+         jid.domain() == domain;
+}
+
+void cleanse(std::string& s) {
+  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+  s.clear();
+  s.shrink_to_fit();
+}
+
+}  // namespace
+
+C2sStream::C2sStream(const C2sConfig& config, C2sHost& host)
+    : config_(config),
+      host_(host),
+      parser_(config.pre_auth),
+      sasl_(config, host),
+      state_(config.direct_tls ? C2sState::kAwaitTls : C2sState::kAwaitHeader) {}
+
+C2sStream::~C2sStream() { wipe_channel_bindings(); }
+
+// ------------------------------------------------------------------ input
+
+void C2sStream::receive(std::string_view bytes) {
+  // While waiting for TLS, bytes cannot be plaintext from the client: after
+  // <proceed/> they are TLS records the owner should not pass here, and any
+  // plaintext smuggled behind <starttls/> must have no effect (RFC 6120
+  // §5.4.3.3, catalogue D32).
+  if (state_ == C2sState::kClosed || state_ == C2sState::kAwaitTls) return;
+  if (output_.empty() && output_.capacity() > kOutputKeepBytes) output_.shrink_to_fit();
+  if (!document_started_ && !check_document_start(bytes)) return;
+  parser_.feed(bytes);
+  drain_parser();
+}
+
+bool C2sStream::check_document_start(std::string_view bytes) {
+  // Catalogue A1: "GET / HTTP/1.1" or other junk must fail at once, but
+  // expat reports a leading name-like token ("hello") only once it ends,
+  // which a silent peer never does. Every XML document starts with '<'
+  // after optional whitespace (XML 1.0 §2.1, §2.8), so an ASCII byte
+  // other than that is refused here. Bytes >= 0x80 and NUL go to the
+  // parser, which tells a byte order mark or UTF-16 (unsupported-encoding)
+  // from garbage.
+  for (char c : bytes) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    document_started_ = true;
+    const auto u = static_cast<unsigned char>(c);
+    if (c != '<' && u > 0 && u < 0x80) {
+      stream_error(StreamCondition::kNotWellFormed, "stream does not start with markup");
+      return false;
+    }
+    return true;
+  }
+  return true;
+}
+
+void C2sStream::flush_parser() {
+  if (!wants_parser_flush()) return;
+  parser_.flush();
+  drain_parser();
+}
+
+bool C2sStream::wants_parser_flush() const {
+  return state_ != C2sState::kClosed && state_ != C2sState::kAwaitTls && parser_.wants_flush();
+}
+
+void C2sStream::tls_established(std::string tls_exporter, std::string tls_server_end_point,
+                                bool tls13) {
+  assert(state_ == C2sState::kAwaitTls);
+  if (state_ != C2sState::kAwaitTls) return;
+  tls_active_ = true;
+  tls13_ = tls13;
+  tls_exporter_ = std::move(tls_exporter);
+  tls_server_end_point_ = std::move(tls_server_end_point);
+  // RFC 6120 §5.4.3.3: the client opens a new stream over TLS. The parser
+  // was reset when <proceed/> was written, or is fresh (direct TLS).
+  header_sent_ = false;
+  state_ = C2sState::kAwaitHeader;
+}
+
+void C2sStream::drain_parser() {
+  while (state_ != C2sState::kClosed && state_ != C2sState::kAwaitTls) {
+    std::optional<StreamEvent> ev = parser_.next();
+    if (!ev) return;
+    switch (ev->type) {
+      case StreamEvent::Type::kStreamOpen:
+        on_header(ev->header);
+        break;
+      case StreamEvent::Type::kStanza:
+        on_element(std::move(ev->stanza));
+        break;
+      case StreamEvent::Type::kStreamClose:
+        // RFC 6120 §4.4: the peer closed its stream; we close ours and the
+        // session ends cleanly (catalogue A10).
+        output_.append("</stream:stream>");
+        finish("peer closed its stream", /*clean=*/true, std::nullopt);
+        break;
+      case StreamEvent::Type::kError:
+        // The parser latched a restricted-XML, well-formedness, encoding or
+        // limit violation; its condition is the stream error (RFC 6120 §4.9.3).
+        stream_error(ev->error, "parser: " + ev->detail);
+        break;
+    }
+  }
+}
+
+// ------------------------------------------------------------ stream header
+
+void C2sStream::on_header(const StreamHeader& header) {
+  // Catalogue E40: an <auth/> sent after <success/> without a restart is
+  // the first element of the new document, so it shows up as a "header".
+  if (authenticated_ && header.ns == kSaslNs) {
+    stream_error(StreamCondition::kNotAuthorized, "SASL element after authentication");
+    return;
+  }
+  // RFC 6120 §4.8.1: the root is <stream/> in the stream namespace. Any
+  // prefix is accepted: only the namespace counts (§4.8.5).
+  if (header.ns != kStreamNs || header.name != "stream") {
+    stream_error(StreamCondition::kInvalidNamespace, "root is not a stream element");
+    return;
+  }
+  // RFC 6120 §4.8.2, §4.9.3.10: the content namespace of c2s is jabber:client.
+  if (header.content_namespace() != kClientNs) {
+    stream_error(StreamCondition::kInvalidNamespace, "content namespace is not jabber:client");
+    return;
+  }
+  // RFC 6120 §4.7.2: 'to' names the service (catalogue A4).
+  const std::string* to = header_attr(header, "to");
+  if (!to || to->empty()) {
+    stream_error(StreamCondition::kImproperAddressing, "stream header without 'to'");
+    return;
+  }
+  // RFC 7622 §3.2: 'EXAMPLE.com.' is example.com; the parse normalises.
+  Jid target;
+  const bool domain_only = Jid::parse(*to, target) == JidError::kOk && !target.has_local() &&
+                           target.is_bare() && !is_ip_literal(target.domain());
+  const bool ours = domain_only && target.domain() == config_.domain;
+  if (authenticated_ && !ours) {
+    // The restart after SASL must address the same service the client
+    // authenticated with (catalogue A7, Prosody #1147).
+    stream_error(StreamCondition::kNotAuthorized, "'to' changed on the restart after SASL");
+    return;
+  }
+  if (!ours) {
+    // RFC 6120 §4.9.3.6; IP literals are never served (catalogue A5).
+    stream_error(StreamCondition::kHostUnknown, "stream header for a host not served here");
+    return;
+  }
+  // RFC 6120 §4.7.5: no version means pre-1.0, which we do not implement
+  // (catalogue A6); a higher version is answered with ours, 1.0.
+  const std::string* version = header_attr(header, "version");
+  uint64_t major = 0;
+  uint64_t minor = 0;
+  if (!version || !parse_version(*version, major, minor) || major < 1) {
+    stream_error(StreamCondition::kUnsupportedVersion, "stream version below 1.0");
+    return;
+  }
+
+  write_header();
+  state_ = authenticated_ ? C2sState::kAwaitBind : C2sState::kNegotiating;
+  write_features();
+}
+
+void C2sStream::write_header() {
+  // RFC 6120 §4.7: a new id for every stream, restarts included (§4.7.3).
+  output_.append(
+      "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+      "xmlns:stream='http://etherx.jabber.org/streams' id='");
+  output_.append(random_hex(kStreamIdBytes));
+  output_.append("' from='");
+  append_escaped_attr(output_, config_.domain);
+  output_.append("' version='1.0' xml:lang='en'>");
+  header_sent_ = true;
+}
+
+C2sSaslOffer C2sStream::sasl_offer() const {
+  C2sSaslOffer offer;
+  // RFC 6120 §5.3.1: with TLS mandatory-to-negotiate, nothing but STARTTLS
+  // is offered before it (catalogue D31).
+  if (config_.tls_required && !tls_active_) return offer;
+  offer.scram = true;
+  // hostile-inputs.md decision 5: no PLAIN before TLS. Only a listener that
+  // has no TLS at all (and does not require it) offers PLAIN in plaintext.
+  offer.plain = tls_active_ || !config_.tls_available;
+  if (tls_active_) {
+    offer.tls_exporter = tls13_ && !tls_exporter_.empty();
+    offer.tls_server_end_point = !tls_server_end_point_.empty();
+  }
+  return offer;
+}
+
+C2sFeatures C2sStream::current_features() const {
+  C2sFeatures f;
+  if (authenticated_) {
+    f.bind = true;  // RFC 6120 §7.4
+    return f;
+  }
+  f.starttls = config_.tls_available && !tls_active_;
+  f.starttls_required = f.starttls && config_.tls_required;
+  f.sasl = sasl_offer();
+  f.registration = config_.allow_registration && (tls_active_ || !config_.tls_required);
+  return f;
+}
+
+void C2sStream::write_features() { append_c2s_features(current_features(), output_); }
+
+// ----------------------------------------------------------------- elements
+
+void C2sStream::on_element(std::unique_ptr<Element> element) {
+  switch (state_) {
+    case C2sState::kNegotiating:
+      on_negotiating(std::move(element));
+      return;
+    case C2sState::kAwaitBind:
+      on_await_bind(std::move(element));
+      return;
+    case C2sState::kBound:
+      on_bound(std::move(element));
+      return;
+    case C2sState::kAwaitTls:
+    case C2sState::kAwaitHeader:
+    case C2sState::kClosed:
+      // The parser reports a header before any element of a document.
+      assert(false);
+      return;
+  }
+}
+
+bool C2sStream::on_stream_level(const Element& element) {
+  if (element.is("error", kStreamNs)) {
+    // RFC 6120 §4.9.1.1: the peer's stream error ends its stream; we close
+    // ours without answering (no error loop, catalogue A10).
+    output_.append("</stream:stream>");
+    finish("peer sent a stream error", /*clean=*/true, std::nullopt);
+    return true;
+  }
+  return false;
+}
+
+void C2sStream::on_negotiating(std::unique_ptr<Element> element) {
+  if (on_stream_level(*element)) return;
+  const std::string& ns = element->ns();
+  const std::string& name = element->name();
+  if (ns == kTlsNs && name == "starttls") {
+    if (config_.tls_available && !tls_active_) {
+      start_tls();
+    } else {
+      refuse_tls();  // catalogue D33: never a second TLS layer
+    }
+    return;
+  }
+  if (ns == kSaslNs && (name == "auth" || name == "response" || name == "abort")) {
+    on_sasl(*element);
+    return;
+  }
+  if (element->is("iq", kClientNs) && current_features().registration &&
+      element->child("query", kRegisterNs)) {
+    on_register(*element);
+    return;
+  }
+  // RFC 6120 §4.9.3.12: data before the stream is authenticated
+  // (catalogue A8). Nothing of it is processed or routed.
+  stream_error(StreamCondition::kNotAuthorized, "element before authentication");
+}
+
+void C2sStream::on_await_bind(std::unique_ptr<Element> element) {
+  if (on_stream_level(*element)) return;
+  if (element->ns() == kClientNs) {
+    const std::string& name = element->name();
+    if (name == "iq") {
+      const bool bind = element->child("bind", kBindNs) != nullptr;
+      const bool session = !bind && element->child("session", kSessionNs) != nullptr;
+      if ((bind || session) && to_server(*element, config_.domain)) {
+        if (bind) {
+          on_bind(*element);
+        } else {
+          on_session(*element);
+        }
+        return;
+      }
+    }
+    if (name == "iq" || name == "message" || name == "presence") {
+      // RFC 6120 §7.1: no stanza before a resource is bound (catalogue A8).
+      stream_error(StreamCondition::kNotAuthorized, "stanza before resource binding");
+      return;
+    }
+  }
+  if (element->ns() == kSmNs) {
+    on_stream_management(*element);
+    return;
+  }
+  if (element->ns() == kTlsNs && element->name() == "starttls") {
+    refuse_tls();
+    return;
+  }
+  if (element->ns() == kSaslNs) {
+    stream_error(StreamCondition::kNotAuthorized, "SASL element after authentication");
+    return;
+  }
+  stream_error(StreamCondition::kUnsupportedStanzaType, "unknown top-level element");
+}
+
+void C2sStream::on_bound(std::unique_ptr<Element> element) {
+  if (on_stream_level(*element)) return;
+  if (element->ns() == kClientNs) {
+    const std::string& name = element->name();
+    if (name == "iq" || name == "message" || name == "presence") {
+      const bool session = name == "iq" && element->child("session", kSessionNs);
+      const bool bind = name == "iq" && !session && element->child("bind", kBindNs);
+      if ((session || bind) && to_server(*element, config_.domain)) {
+        if (session) {
+          on_session(*element);
+        } else if (auto reply = unaddressed_error(*element, StanzaCondition::kNotAllowed)) {
+          // This server binds one resource per stream; a second <bind/>
+          // is refused and the first binding stays.
+          write_element(*reply);
+        }
+        return;
+      }
+      std::unique_ptr<Element> reply;
+      switch (filter_->filter(*element, reply)) {
+        case C2sStanzaFilter::Verdict::kRoute: {
+          C2sEvent ev;
+          ev.type = C2sEvent::Type::kStanza;
+          ev.stanza = std::move(element);
+          push(std::move(ev));
+          return;
+        }
+        case C2sStanzaFilter::Verdict::kReply:
+          write_element(*reply);
+          return;
+        case C2sStanzaFilter::Verdict::kDrop:
+          return;
+      }
+      return;
+    }
+  }
+  if (element->ns() == kSmNs) {
+    on_stream_management(*element);
+    return;
+  }
+  if (element->ns() == kTlsNs && element->name() == "starttls") {
+    refuse_tls();
+    return;
+  }
+  if (element->ns() == kSaslNs) {
+    // Catalogue E40: <auth/> after success.
+    stream_error(StreamCondition::kNotAuthorized, "SASL element after authentication");
+    return;
+  }
+  // RFC 6120 §4.9.3.24 (catalogue A9).
+  stream_error(StreamCondition::kUnsupportedStanzaType, "unknown top-level element");
+}
+
+void C2sStream::on_stream_management(const Element& element) {
+  // TODO(sm): XEP-0198 is not advertised yet. Until it is, <enable/> and
+  // <resume/> fail politely (XEP-0198 §3, §5) and acks are ignored, since
+  // nothing is being counted.
+  const std::string& name = element.name();
+  if (name == "enable" || name == "resume") {
+    output_.append(
+        "<failed xmlns='urn:xmpp:sm:3'><feature-not-implemented "
+        "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+    return;
+  }
+  if (name == "r" || name == "a") return;
+  stream_error(StreamCondition::kUnsupportedStanzaType, "unknown stream management element");
+}
+
+// -------------------------------------------------------------- STARTTLS
+
+void C2sStream::start_tls() {
+  // RFC 6120 §5.4.2.3: <proceed/>, then the TLS handshake on the raw
+  // transport (the owner's job, announced by kStartTls).
+  output_.append("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  C2sEvent ev;
+  ev.type = C2sEvent::Type::kStartTls;
+  push(std::move(ev));
+  // Catalogue D32 (the nostarttls class): every byte the client sent after
+  // </starttls> in plaintext is discarded with the parser state, so nothing
+  // injected before the handshake can reach the TLS-protected stream.
+  parser_.reset();
+  document_started_ = false;
+  header_sent_ = false;
+  state_ = C2sState::kAwaitTls;
+}
+
+void C2sStream::refuse_tls() {
+  // RFC 6120 §5.4.2.2: <failure/>, then close the stream and the connection.
+  output_.append("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+  finish("STARTTLS refused", /*clean=*/false, std::nullopt);
+}
+
+// ------------------------------------------------------------------- SASL
+
+void C2sStream::on_sasl(const Element& element) {
+  C2sSaslContext context;
+  context.offer = sasl_offer();
+  context.encryption_required = config_.tls_required && !tls_active_;
+  context.tls_exporter = tls_exporter_;
+  context.tls_server_end_point = tls_server_end_point_;
+  C2sSaslResult result = sasl_.handle(element, context, output_);
+  switch (result.kind) {
+    case C2sSaslResult::Kind::kContinue:
+      return;
+    case C2sSaslResult::Kind::kFailure:
+      // RFC 6120 §6.4.5: a few retries are allowed, then the stream is
+      // closed (catalogue E37: after 3).
+      if (result.counted && ++auth_failures_ >= config_.max_auth_failures) {
+        stream_error(StreamCondition::kNotAuthorized, "too many failed authentication attempts",
+                     "Too many failed authentication attempts");
+      }
+      return;
+    case C2sSaslResult::Kind::kSuccess: {
+      authenticated_ = true;
+      jid_ = result.jid;
+      C2sEvent ev;
+      ev.type = C2sEvent::Type::kAuthenticated;
+      ev.jid = std::move(result.jid);
+      ev.mechanism = std::string(result.mechanism);
+      push(std::move(ev));
+      restart_after_sasl();
+      return;
+    }
+  }
+}
+
+void C2sStream::restart_after_sasl() {
+  // RFC 6120 §6.4.6: after <success/> both sides start a new stream with no
+  // further data in between, so the parser is reset (with every buffered
+  // byte) and the looser post-authentication limits apply from now on.
+  parser_.reset();
+  parser_.set_limits(config_.post_auth);
+  document_started_ = false;
+  header_sent_ = false;
+  state_ = C2sState::kAwaitHeader;
+  // Channel bindings were only needed for SCRAM -PLUS.
+  wipe_channel_bindings();
+}
+
+// ------------------------------------------------------------ registration
+
+void C2sStream::on_register(const Element& iq) {
+  if (auto reply = c2s_register_reply(iq, config_, host_)) write_element(*reply);
+}
+
+// ---------------------------------------------------------------- binding
+
+void C2sStream::on_bind(const Element& iq) {
+  // RFC 6120 §7.6: <iq type='set'><bind><resource/>?</bind></iq>.
+  if (!c2s_iq_well_formed(iq) || iq.attr_or("type") != "set") {
+    if (auto reply = unaddressed_error(iq, StanzaCondition::kBadRequest)) write_element(*reply);
+    if (++bind_failures_ > config_.max_bind_failures) {
+      stream_error(StreamCondition::kPolicyViolation, "too many failed resource bindings");
+    }
+    return;
+  }
+  // RFC 7622 §3.4: the requested resource is enforced with OpaqueString.
+  // When there is none (RFC 6120 §7.6), or it fails enforcement, the server
+  // generates one rather than refusing, so a client with an odd resource
+  // name still gets a session.
+  Jid full;
+  bool have = false;
+  if (const Element* bind = iq.child("bind", kBindNs)) {
+    if (const Element* resource = bind->child("resource", kBindNs)) {
+      const std::string requested = resource->text();
+      have = !requested.empty() &&
+             Jid::from_parts(jid_.local(), jid_.domain(), requested, full) == JidError::kOk;
+    }
+  }
+  if (!have) {
+    [[maybe_unused]] JidError e =
+        Jid::from_parts(jid_.local(), jid_.domain(), random_hex(kResourceBytes), full);
+    assert(e == JidError::kOk);
+  }
+
+  if (std::optional<StanzaCondition> refused = host_.bind_resource(full)) {
+    // Catalogue F46: a client looping on failing binds is cut off.
+    if (++bind_failures_ > config_.max_bind_failures) {
+      stream_error(StreamCondition::kPolicyViolation, "too many failed resource bindings");
+      return;
+    }
+    if (auto reply = unaddressed_error(iq, *refused)) write_element(*reply);
+    return;
+  }
+
+  // RFC 6120 §7.6.1: the result carries the full JID.
+  auto reply = unaddressed_reply(iq, "result");
+  reply->add_child(kBindNs, "bind").add_child(kBindNs, "jid").add_text(full.str());
+  write_element(*reply);
+  jid_ = full;
+  filter_ = std::make_unique<C2sStanzaFilter>(full, config_.domain);
+  state_ = C2sState::kBound;
+  C2sEvent ev;
+  ev.type = C2sEvent::Type::kBound;
+  ev.jid = std::move(full);
+  push(std::move(ev));
+}
+
+void C2sStream::on_session(const Element& iq) {
+  // RFC 3921 §3: session establishment is a no-op kept for old clients.
+  std::unique_ptr<Element> reply;
+  if (c2s_iq_well_formed(iq) && iq.attr_or("type") == "set") {
+    reply = unaddressed_reply(iq, "result");
+  } else {
+    reply = unaddressed_error(iq, StanzaCondition::kBadRequest);
+  }
+  if (reply) write_element(*reply);
+}
+
+// ----------------------------------------------------------------- output
+
+bool C2sStream::send_stanza(const Element& stanza) {
+  if (state_ != C2sState::kBound) return false;
+  return serialize(stanza, output_, kClientNs);
+}
+
+void C2sStream::write_element(const Element& element) {
+  // Our own trees always serialize; a failure would leave |output_| as it was.
+  [[maybe_unused]] bool ok = serialize(element, output_, kClientNs);
+  assert(ok);
+}
+
+void C2sStream::clear_output() {
+  output_.clear();
+  if (output_.capacity() > kOutputKeepBytes) output_.shrink_to_fit();
+}
+
+std::optional<C2sEvent> C2sStream::next_event() {
+  if (event_head_ == events_.size()) return std::nullopt;
+  C2sEvent ev = std::move(events_[event_head_++]);
+  if (event_head_ == events_.size()) {
+    events_.clear();
+    event_head_ = 0;
+    if (events_.capacity() > kEventsKeep) events_.shrink_to_fit();
+  }
+  return ev;
+}
+
+void C2sStream::push(C2sEvent event) { events_.push_back(std::move(event)); }
+
+// ---------------------------------------------------------------- closing
+
+void C2sStream::close(StreamCondition condition, std::string_view text) {
+  if (state_ == C2sState::kClosed) return;
+  stream_error(condition, "closed by the server: " + std::string(stream_condition_name(condition)),
+               text);
+}
+
+void C2sStream::peer_closed() {
+  if (state_ == C2sState::kClosed) return;
+  finish("transport closed", /*clean=*/false, std::nullopt);
+}
+
+void C2sStream::stream_error(StreamCondition condition, std::string reason, std::string_view text) {
+  if (state_ == C2sState::kClosed) return;
+  // During the TLS handshake no plaintext may be written; the owner just
+  // closes the connection.
+  if (state_ != C2sState::kAwaitTls) {
+    // RFC 6120 §4.9.1.2: an error before our header follows a header.
+    if (!header_sent_) write_header();
+    std::unique_ptr<Element> error = make_stream_error(condition, text);
+    // Written with the stream prefix our header declared (RFC 6120 §4.9.2).
+    output_.append("<stream:error>");
+    for (const Node& child : error->children()) {
+      if (child.element) write_element(*child.element);
+    }
+    output_.append("</stream:error></stream:stream>");
+  }
+  finish(std::move(reason), /*clean=*/false, condition);
+}
+
+void C2sStream::finish(std::string reason, bool clean, std::optional<StreamCondition> error) {
+  state_ = C2sState::kClosed;
+  wipe_channel_bindings();
+  // Drop the parser's buffers and any half-read stanza now rather than at
+  // destruction: a closed stream may linger until its output is flushed.
+  parser_.reset();
+  C2sEvent ev;
+  ev.type = C2sEvent::Type::kClosed;
+  ev.reason = std::move(reason);
+  ev.clean = clean;
+  ev.error = error;
+  push(std::move(ev));
+}
+
+void C2sStream::wipe_channel_bindings() {
+  // tls-exporter output is derived from the TLS secrets.
+  cleanse(tls_exporter_);
+  cleanse(tls_server_end_point_);
+}
+
+std::string C2sStream::random_hex(size_t bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  uint8_t buf[32];
+  assert(bytes <= sizeof buf);
+  host_.random_bytes(buf, bytes);
+  std::string out;
+  out.reserve(bytes * 2);
+  for (size_t i = 0; i < bytes; ++i) {
+    out.push_back(kDigits[buf[i] >> 4]);
+    out.push_back(kDigits[buf[i] & 0x0F]);
+  }
+  return out;
+}
+
+}  // namespace xd::protocol

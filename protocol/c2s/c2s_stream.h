@@ -1,0 +1,172 @@
+// The server side of one RFC 6120 client-to-server stream as a sans-I/O
+// state machine: bytes from the client in, bytes for the client and events
+// for the owner out. It runs stream headers, STARTTLS, SASL, in-band
+// registration and resource binding, then stamps and checks each stanza
+// before the server sees it. It never touches a socket, TLS library, clock,
+// thread or random device (the host supplies randomness), and it never
+// calls back into its owner: events are pulled with next_event().
+//
+//   (start) --direct TLS--> kAwaitTls --tls_established()--+
+//      |                       ^                            |
+//      | plaintext             | <starttls/>: <proceed/>,   |
+//      v                       | kStartTls, parser reset    v
+//   kAwaitHeader --header--> kNegotiating <--header-- kAwaitHeader (TLS up)
+//                               |
+//                               | SASL <success/>: parser reset, post-auth limits
+//                               v
+//                          kAwaitHeader (authenticated; 'to' must not change)
+//                               | header
+//                               v
+//                          kAwaitBind --bind ok--> kBound
+//
+//   Any state --stream error, peer close, close()--> kClosed (terminal).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/c2s/c2s_config.h"
+#include "protocol/c2s/c2s_event.h"
+#include "protocol/c2s/c2s_features.h"
+#include "protocol/c2s/c2s_host.h"
+#include "protocol/c2s/c2s_sasl.h"
+#include "protocol/c2s/c2s_stanza_filter.h"
+#include "protocol/jid/jid.h"
+#include "protocol/stream_error.h"
+#include "protocol/xml/element.h"
+#include "protocol/xml/stream_parser.h"
+
+namespace xd::protocol {
+
+enum class C2sState {
+  kAwaitTls,     // <proceed/> sent, or direct TLS: waiting for tls_established()
+  kAwaitHeader,  // waiting for the client's stream header (first, or after a restart)
+  kNegotiating,  // headers exchanged, not authenticated: STARTTLS, SASL, registration
+  kAwaitBind,    // authenticated and restarted: only resource binding is allowed
+  kBound,        // session established: stanzas flow both ways
+  kClosed,       // terminal; nothing more is read or written
+};
+
+class C2sStream {
+ public:
+  // |config| and |host| are borrowed and must outlive the stream; the
+  // config is shared by all streams of a listener, so it is not copied.
+  // Takes no action until the first call: the server speaks only after the
+  // client's header (RFC 6120 §4.2).
+  C2sStream(const C2sConfig& config, C2sHost& host);
+  ~C2sStream();
+  C2sStream(const C2sStream&) = delete;
+  C2sStream& operator=(const C2sStream&) = delete;
+
+  // Plaintext bytes from the client (decrypted ones under TLS). |bytes| is
+  // borrowed for the call. Produces output and events. Ignored once closed,
+  // and while waiting for TLS (any plaintext there is an injection attempt,
+  // catalogue D32). Calls the host, never the owner.
+  void receive(std::string_view bytes);
+
+  // The TLS handshake completed: after <proceed/> and kStartTls, or, with
+  // C2sConfig::direct_tls, before any byte. The arguments are this
+  // connection's channel-binding data for SCRAM -PLUS (RFC 9266 tls-exporter,
+  // RFC 5929 tls-server-end-point), empty when unavailable, and whether
+  // TLS 1.3 was negotiated: tls-exporter is only offered under TLS 1.3
+  // (RFC 9266 §3 allows TLS 1.2 only with the extended master secret, which
+  // this interface cannot vouch for). Calling it in any other state is a
+  // programmer error (asserted; ignored in release builds).
+  void tls_established(std::string tls_exporter, std::string tls_server_end_point, bool tls13);
+
+  // Queues |stanza| (server to client) in output(), serialized once with
+  // jabber:client as the default namespace. The caller keeps ownership.
+  // Returns false, writing nothing, when the stream is not bound or is
+  // closed, or when the tree cannot be serialized.
+  bool send_stanza(const Element& stanza);
+
+  // Server-initiated close (system-shutdown, conflict, connection-timeout):
+  // writes our header if none was sent yet, <stream:error/> with |condition|
+  // and |text| (never peer data), and </stream:stream>, then queues kClosed.
+  // While waiting for TLS nothing can be written and only kClosed is
+  // queued. No-op once closed.
+  void close(StreamCondition condition, std::string_view text = {});
+
+  // The transport reached EOF or failed: queues kClosed (not clean) unless
+  // already closed. Writes nothing.
+  void peer_closed();
+
+  // Expat may hold back a complete stanza until more bytes arrive
+  // (hostile-inputs.md decision 3). After a read, if wants_parser_flush(),
+  // the owner arms a short timer and calls flush_parser() when it fires.
+  void flush_parser();
+  bool wants_parser_flush() const;
+
+  // Bytes to write to the client. The owner writes them and then clears
+  // the string, preferably with clear_output(), which also returns a large
+  // buffer to the allocator so an idle stream stays small.
+  std::string& output() { return output_; }
+  void clear_output();
+
+  // The next event for the owner, or nullopt. Events come in the order
+  // their output was produced; kClosed is always the last one.
+  std::optional<C2sEvent> next_event();
+
+  C2sState state() const { return state_; }
+  bool tls_active() const { return tls_active_; }
+  bool authenticated() const { return authenticated_; }
+  // The full JID once bound (kBound), the bare JID once authenticated,
+  // else an empty Jid.
+  const Jid& bound_jid() const { return jid_; }
+
+ private:
+  bool check_document_start(std::string_view bytes);
+  void drain_parser();
+  void on_header(const StreamHeader& header);
+  void on_element(std::unique_ptr<Element> element);
+  void on_negotiating(std::unique_ptr<Element> element);
+  void on_await_bind(std::unique_ptr<Element> element);
+  void on_bound(std::unique_ptr<Element> element);
+  bool on_stream_level(const Element& element);
+  void on_sasl(const Element& element);
+  void on_register(const Element& iq);
+  void on_bind(const Element& iq);
+  void on_session(const Element& iq);
+  void on_stream_management(const Element& element);
+
+  void start_tls();
+  void refuse_tls();
+  void restart_after_sasl();
+  void write_header();
+  void write_features();
+  void write_element(const Element& element);
+  C2sFeatures current_features() const;
+  C2sSaslOffer sasl_offer() const;
+  void stream_error(StreamCondition condition, std::string reason, std::string_view text = {});
+  void finish(std::string reason, bool clean, std::optional<StreamCondition> error);
+  void push(C2sEvent event);
+  void wipe_channel_bindings();
+  std::string random_hex(size_t bytes);
+
+  const C2sConfig& config_;
+  C2sHost& host_;
+  StreamParser parser_;
+  C2sSasl sasl_;
+  std::string output_;
+  std::vector<C2sEvent> events_;
+  size_t event_head_ = 0;
+
+  C2sState state_;
+  bool tls_active_ = false;
+  bool tls13_ = false;
+  bool header_sent_ = false;       // for the current stream (reset at every restart)
+  bool document_started_ = false;  // a non-whitespace byte of the current document arrived
+  bool authenticated_ = false;
+  uint32_t auth_failures_ = 0;
+  uint32_t bind_failures_ = 0;
+  std::string tls_exporter_;
+  std::string tls_server_end_point_;
+  Jid jid_;
+  std::unique_ptr<C2sStanzaFilter> filter_;  // once bound
+};
+
+}  // namespace xd::protocol

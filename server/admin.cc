@@ -1,0 +1,80 @@
+#include "server/admin.h"
+
+#include <sys/random.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "protocol/jid/precis.h"
+#include "server/storage/lmdb/lmdb_account_store.h"
+#include "server/storage/lmdb/lmdb_env.h"
+
+namespace xd::server {
+namespace {
+
+void system_random(uint8_t* out, size_t n) {
+  while (n > 0) {
+    ssize_t got = getrandom(out, n, 0);
+    if (got <= 0) std::abort();  // no entropy is an environment failure
+    out += got;
+    n -= static_cast<size_t>(got);
+  }
+}
+
+}  // namespace
+
+int run_admin(const ServerConfig& config, const AdminCommand& cmd) {
+  LmdbOptions options;
+  options.path = config.data_dir;
+  options.map_size = static_cast<size_t>(config.lmdb_map_mb) << 20;
+  std::string error;
+  auto env = LmdbEnv::open(options, error);
+  if (!env) {
+    std::fprintf(stderr, "xmppd: cannot open %s: %s\n", config.data_dir.c_str(), error.c_str());
+    return 1;
+  }
+  std::unique_ptr<LmdbAccountStore> accounts;
+  if (StorageError e = LmdbAccountStore::open(*env, accounts); e != StorageError::kOk) {
+    std::fprintf(stderr, "xmppd: cannot open the account store: %s\n",
+                 std::string(storage_error_name(e)).c_str());
+    return 1;
+  }
+  if (cmd.kind == AdminCommand::Kind::kList) {
+    std::vector<std::string> names;
+    if (accounts->list(names) != StorageError::kOk) return 1;
+    for (const auto& n : names) std::printf("%s@%s\n", n.c_str(), config.domain.c_str());
+    return 0;
+  }
+  std::string user;
+  if (protocol::username_case_mapped(cmd.username, user) != protocol::PrecisError::kOk) {
+    std::fprintf(stderr, "xmppd: '%s' is not a valid username\n", cmd.username.c_str());
+    return 2;
+  }
+  if (cmd.kind == AdminCommand::Kind::kDel) {
+    StorageError e = accounts->remove(user);
+    if (e != StorageError::kOk) {
+      std::fprintf(stderr, "xmppd: %s: %s\n", user.c_str(), std::string(storage_error_name(e)).c_str());
+      return 1;
+    }
+    std::printf("removed %s@%s\n", user.c_str(), config.domain.c_str());
+    return 0;
+  }
+  std::string password = cmd.password;
+  if (!cmd.password_given) std::getline(std::cin, password);
+  StoredAccount account;
+  if (make_account(user, password, system_random, account) != StorageError::kOk) {
+    std::fprintf(stderr, "xmppd: the password is not acceptable\n");
+    return 2;
+  }
+  StorageError e = cmd.kind == AdminCommand::Kind::kAdd ? accounts->create(account)
+                                                        : accounts->update_credentials(account);
+  if (e != StorageError::kOk) {
+    std::fprintf(stderr, "xmppd: %s: %s\n", user.c_str(), std::string(storage_error_name(e)).c_str());
+    return 1;
+  }
+  std::printf("%s %s@%s\n", cmd.kind == AdminCommand::Kind::kAdd ? "created" : "updated",
+              user.c_str(), config.domain.c_str());
+  return 0;
+}
+
+}  // namespace xd::server

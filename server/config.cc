@@ -1,0 +1,260 @@
+#include "server/config.h"
+
+#include <toml++/toml.h>
+
+#include <sstream>
+#include <variant>
+
+#include "protocol/jid/jid.h"
+
+namespace xd::server {
+namespace {
+
+// One row per setting: where it lives in the file, the field, its bounds
+// and what it is for. The table is the single source for loading and docs.
+struct Setting {
+  const char* table;
+  const char* key;
+  std::variant<std::string ServerConfig::*, bool ServerConfig::*, int64_t ServerConfig::*,
+               std::vector<std::string> ServerConfig::*>
+      field;
+  int64_t min;
+  int64_t max;
+  const char* doc;
+};
+
+constexpr int64_t kMaxI = INT64_MAX;
+
+const Setting kSettings[] = {
+    {"server", "domain", &ServerConfig::domain, 0, 0, "the XMPP domain served (RFC 7622 domainpart)"},
+    {"server", "listen", &ServerConfig::listen, 0, 0, "STARTTLS c2s listeners, HOST:PORT"},
+    {"server", "tls_listen", &ServerConfig::tls_listen, 0, 0, "direct-TLS c2s listeners (XEP-0368)"},
+    {"server", "data_dir", &ServerConfig::data_dir, 0, 0, "LMDB data directory"},
+    {"server", "cert", &ServerConfig::cert, 0, 0, "PEM certificate chain"},
+    {"server", "key", &ServerConfig::key, 0, 0, "PEM private key"},
+    {"server", "allow_registration", &ServerConfig::allow_registration, 0, 0,
+     "XEP-0077 in-band registration"},
+    {"server", "allow_plaintext", &ServerConfig::allow_plaintext, 0, 0,
+     "allow authentication without TLS (loopback tests and benchmarks only)"},
+    {"server", "log_level", &ServerConfig::log_level, 0, 0, "debug | info | warn | error | off"},
+    {"limits", "max_stanza_bytes", &ServerConfig::max_stanza_bytes, 1024, 64 << 20,
+     "bytes outstanding in one stanza after authentication"},
+    {"limits", "max_stanza_bytes_pre_auth", &ServerConfig::max_stanza_bytes_pre_auth, 512, 1 << 20,
+     "bytes outstanding in one stanza before authentication"},
+    {"limits", "max_depth", &ServerConfig::max_depth, 2, 1024, "element nesting depth in a stanza"},
+    {"limits", "max_attributes", &ServerConfig::max_attributes, 4, 4096, "attributes per element"},
+    {"limits", "max_elements_pre_auth", &ServerConfig::max_elements_pre_auth, 4, 1 << 16,
+     "elements per stanza before authentication"},
+    {"limits", "max_elements", &ServerConfig::max_elements, 4, 1 << 20, "elements per stanza"},
+    {"limits", "negotiation_timeout_s", &ServerConfig::negotiation_timeout_s, 1, 3600,
+     "accept to bound resource deadline"},
+    {"limits", "tls_handshake_timeout_s", &ServerConfig::tls_handshake_timeout_s, 1, 600,
+     "TLS handshake deadline"},
+    {"limits", "idle_ping_s", &ServerConfig::idle_ping_s, 1, 86400,
+     "silence before the server pings a client"},
+    {"limits", "idle_close_s", &ServerConfig::idle_close_s, 1, 3600,
+     "time to answer the idle ping before the connection is closed"},
+    {"limits", "write_queue_bytes", &ServerConfig::write_queue_bytes, 4096, 1LL << 32,
+     "output queued for one connection before it is closed (policy-violation)"},
+    {"limits", "read_rate_bytes", &ServerConfig::read_rate_bytes, 0, kMaxI,
+     "sustained read rate per connection in bytes/s (0 = unlimited)"},
+    {"limits", "read_burst_s", &ServerConfig::read_burst_s, 1, 3600, "read burst in seconds of rate"},
+    {"limits", "max_auth_failures", &ServerConfig::max_auth_failures, 1, 100,
+     "failed SASL attempts per stream before it is closed"},
+    {"limits", "max_auth_failures_per_ip_hour", &ServerConfig::max_auth_failures_per_ip_hour, 1,
+     1000000, "failed SASL attempts per IP and hour before auth is refused"},
+    {"limits", "sessions_per_account", &ServerConfig::sessions_per_account, 1, 1000,
+     "bound resources per account"},
+    {"limits", "max_unauthenticated_per_ip", &ServerConfig::max_unauthenticated_per_ip, 1, 1000000,
+     "unauthenticated connections per IP"},
+    {"limits", "max_unauthenticated", &ServerConfig::max_unauthenticated, 1, 10000000,
+     "unauthenticated connections in total"},
+    {"limits", "registrations_per_ip_hour", &ServerConfig::registrations_per_ip_hour, 1, 1000000,
+     "in-band registrations per IP and hour"},
+    {"limits", "loopback_exempt", &ServerConfig::loopback_exempt, 0, 0,
+     "per-IP caps do not apply to loopback addresses"},
+    {"limits", "parser_flush_ms", &ServerConfig::parser_flush_ms, 1, 10000,
+     "delay before a partial read is re-parsed (expat reparse deferral)"},
+    {"limits", "lmdb_map_mb", &ServerConfig::lmdb_map_mb, 1, 1 << 24, "LMDB map size in MiB"},
+};
+
+std::string where(const std::string& path, const toml::node& node) {
+  std::ostringstream s;
+  s << path << ":" << node.source().begin.line;
+  return s.str();
+}
+
+bool known(std::string_view table, std::string_view key) {
+  for (const Setting& s : kSettings) {
+    if (table == s.table && key == s.key) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool apply_table(const toml::table& root, const std::string& path, ServerConfig& config,
+                 std::string& error);
+
+bool load_config_file(const std::string& path, ServerConfig& config, std::string& error) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream s;
+    s << path << ":" << e.source().begin.line << ": " << e.description();
+    error = s.str();
+    return false;
+  }
+  // Unknown tables and keys are errors: a typo must not silently fall back
+  // to a default limit.
+  for (auto&& [tname, tnode] : root) {
+    const toml::table* t = tnode.as_table();
+    if (!t || (tname.str() != "server" && tname.str() != "limits")) {
+      error = where(path, tnode) + ": unknown table '" + std::string(tname.str()) + "'";
+      return false;
+    }
+    for (auto&& [k, v] : *t) {
+      if (!known(tname.str(), k.str())) {
+        error = where(path, v) + ": unknown key '" + std::string(tname.str()) + "." +
+                std::string(k.str()) + "'";
+        return false;
+      }
+    }
+  }
+  return apply_table(root, path, config, error);
+}
+
+bool apply_table(const toml::table& root, const std::string& path, ServerConfig& config,
+                 std::string& error) {
+  for (const Setting& s : kSettings) {
+    const toml::node* node = root.at_path(std::string(s.table) + "." + s.key).node();
+    if (!node) continue;
+    std::string name = std::string(s.table) + "." + s.key;
+    std::string bad = where(path, *node) + ": key '" + name + "': ";
+    bool ok = std::visit(
+        [&](auto member) -> bool {
+          using T = std::remove_cvref_t<decltype(config.*member)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            auto v = node->value<std::string>();
+            if (!node->is_string()) return error = bad + "expected a string", false;
+            config.*member = *v;
+          } else if constexpr (std::is_same_v<T, bool>) {
+            if (!node->is_boolean()) return error = bad + "expected true or false", false;
+            config.*member = *node->value<bool>();
+          } else if constexpr (std::is_same_v<T, int64_t>) {
+            if (!node->is_integer()) return error = bad + "expected an integer", false;
+            int64_t v = *node->value<int64_t>();
+            if (v < s.min || v > s.max) {
+              return error = bad + "must be between " + std::to_string(s.min) + " and " +
+                             std::to_string(s.max),
+                     false;
+            }
+            config.*member = v;
+          } else {
+            const toml::array* arr = node->as_array();
+            if (!arr) return error = bad + "expected an array of strings", false;
+            T out;
+            for (const toml::node& el : *arr) {
+              if (!el.is_string()) return error = bad + "expected an array of strings", false;
+              out.push_back(*el.value<std::string>());
+            }
+            config.*member = std::move(out);
+          }
+          return true;
+        },
+        s.field);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool apply_overrides(const std::vector<std::string>& overrides, ServerConfig& config,
+                     std::string& error) {
+  for (const std::string& o : overrides) {
+    size_t eq = o.find('=');
+    if (eq == std::string::npos) {
+      error = "--set " + o + ": expected NAME=VALUE";
+      return false;
+    }
+    std::string key = o.substr(0, eq);
+    std::string value = o.substr(eq + 1);
+    std::string table = "limits";
+    if (!known(table, key)) {
+      error = "--set: unknown key 'limits." + key + "'";
+      return false;
+    }
+    // Reuse the file loader so the bounds and types are checked the same
+    // way: parse "[limits]\nKEY = VALUE" from memory.
+    std::string doc = "[limits]\n" + key + " = " + value + "\n";
+    toml::table root;
+    try {
+      root = toml::parse(std::string_view(doc), std::string_view("--set"));
+    } catch (const toml::parse_error& e) {
+      error = "--set " + o + ": " + std::string(e.description());
+      return false;
+    }
+    if (!apply_table(root, "--set", config, error)) return false;
+  }
+  return true;
+}
+
+bool validate_config(ServerConfig& config, std::string& error) {
+  protocol::Jid domain;
+  if (protocol::Jid::parse(config.domain, domain) != protocol::JidError::kOk || domain.has_local() ||
+      !domain.is_bare()) {
+    error = "server.domain: '" + config.domain + "' is not a valid domain";
+    return false;
+  }
+  config.domain = domain.domain();
+  if (config.cert.empty() != config.key.empty()) {
+    error = "server.cert and server.key must be given together";
+    return false;
+  }
+  if (!config.tls_listen.empty() && config.cert.empty()) {
+    error = "server.tls_listen needs server.cert and server.key";
+    return false;
+  }
+  if (config.cert.empty() && !config.allow_plaintext) {
+    error = "no certificate: give server.cert/server.key, or allow_plaintext for loopback tests";
+    return false;
+  }
+  if (config.listen.empty() && config.tls_listen.empty()) {
+    error = "no listeners: give server.listen or server.tls_listen";
+    return false;
+  }
+  return true;
+}
+
+std::string describe_config(const ServerConfig& config) {
+  std::ostringstream out;
+  const char* current = "";
+  for (const Setting& s : kSettings) {
+    if (std::string_view(current) != s.table) {
+      out << (current[0] ? "\n" : "") << "[" << s.table << "]\n";
+      current = s.table;
+    }
+    out << "# " << s.doc << "\n" << s.key << " = ";
+    std::visit(
+        [&](auto member) {
+          using T = std::remove_cvref_t<decltype(config.*member)>;
+          const T& v = config.*member;
+          if constexpr (std::is_same_v<T, std::string>) {
+            out << toml::value<std::string>(v);
+          } else if constexpr (std::is_same_v<T, bool>) {
+            out << (v ? "true" : "false");
+          } else if constexpr (std::is_same_v<T, int64_t>) {
+            out << v;
+          } else {
+            out << "[";
+            for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << toml::value<std::string>(v[i]);
+            out << "]";
+          }
+        },
+        s.field);
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace xd::server

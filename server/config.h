@@ -1,0 +1,67 @@
+// xmppd's configuration: every setting with its default, bounds and doc
+// string in one table, read from a TOML file (toml++) and overridden by
+// command-line flags. Loading may fail hard at start-up with a message that
+// names the key and line; nothing here runs on the data path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace xd::server {
+
+struct ServerConfig {
+  // [server]
+  std::string domain = "localhost";
+  std::vector<std::string> listen;      // STARTTLS ports, "HOST:PORT"
+  std::vector<std::string> tls_listen;  // direct TLS ports (XEP-0368)
+  std::string data_dir = "var/data";
+  std::string cert;
+  std::string key;
+  bool allow_registration = false;
+  bool allow_plaintext = false;  // authenticate without TLS (loopback tests, benchmarks)
+  std::string log_level = "info";
+
+  // [limits] — architecture.md §5 defaults.
+  int64_t max_stanza_bytes = 256 * 1024;
+  int64_t max_stanza_bytes_pre_auth = 8 * 1024;
+  int64_t max_depth = 64;
+  int64_t max_attributes = 64;
+  int64_t max_elements_pre_auth = 32;
+  int64_t max_elements = 4096;
+  int64_t negotiation_timeout_s = 60;
+  int64_t tls_handshake_timeout_s = 30;
+  int64_t idle_ping_s = 840;
+  int64_t idle_close_s = 60;
+  int64_t write_queue_bytes = 1024 * 1024;
+  int64_t read_rate_bytes = 10 * 1000;  // per second, per connection; 0 disables
+  int64_t read_burst_s = 2;
+  int64_t max_auth_failures = 3;               // per stream, then close
+  int64_t max_auth_failures_per_ip_hour = 20;  // then refuse auth from that IP for a while
+  int64_t sessions_per_account = 10;
+  int64_t max_unauthenticated_per_ip = 50;
+  int64_t max_unauthenticated = 10000;
+  int64_t registrations_per_ip_hour = 10;
+  bool loopback_exempt = true;  // per-IP caps do not apply to 127.0.0.0/8 and ::1
+  int64_t parser_flush_ms = 100;
+  int64_t lmdb_map_mb = 1024;
+};
+
+// Reads |path| into |config| (keys absent from the file keep their value).
+// Returns false and sets |error| to "FILE:LINE: key 'x': problem" on any
+// unknown key, wrong type or out-of-bounds value.
+bool load_config_file(const std::string& path, ServerConfig& config, std::string& error);
+
+// Checks cross-field rules (a cert without a key, TLS listeners without a
+// cert, an unparsable domain). Returns false with |error| set.
+bool validate_config(ServerConfig& config, std::string& error);
+
+// Applies "NAME=VALUE" overrides of [limits] keys given on the command
+// line, with the same bounds as the file. Returns false with |error| set.
+bool apply_overrides(const std::vector<std::string>& overrides, ServerConfig& config,
+                     std::string& error);
+
+// A TOML rendering of every setting with its doc string, for --print-config.
+std::string describe_config(const ServerConfig& config);
+
+}  // namespace xd::server

@@ -1,0 +1,32 @@
+// The small built-in feature modules. Each registers its IQ handlers by
+// event key and advertises its disco feature (conventions.md §9); none of
+// them keeps state of its own beyond what it is given here.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "server/module_registry.h"
+#include "server/router.h"
+#include "server/storage/account_store.h"
+
+namespace xd::server {
+
+// XEP-0030 service discovery: disco#info (identity server/im and every
+// advertised feature) and an empty disco#items, on the server's domain.
+void install_disco(ModuleRegistry& modules, Router& router);
+
+// XEP-0199: answers pings to the server and to a user's bare JID.
+void install_ping(ModuleRegistry& modules, Router& router);
+
+// XEP-0092: software version of the server.
+void install_version(ModuleRegistry& modules, Router& router);
+
+// XEP-0077 after authentication: password change and account removal by
+// the account itself. |random_bytes| draws salts; |on_removed| lets the
+// server end the account's sessions.
+void install_account(ModuleRegistry& modules, Router& router, AccountStore& accounts,
+                     std::function<void(uint8_t*, size_t)> random_bytes,
+                     std::function<void(const protocol::Jid&)> on_removed);
+
+}  // namespace xd::server

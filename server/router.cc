@@ -1,0 +1,210 @@
+#include "server/router.h"
+
+#include "server/presence_manager.h"
+#include "server/session.h"
+
+namespace xd::server {
+
+using protocol::Element;
+using protocol::Jid;
+using protocol::StanzaCondition;
+
+bool Router::account_exists(std::string_view username) {
+  StoredAccount account;
+  return accounts_.get(username, account) == StorageError::kOk;
+}
+
+void Router::route_from_client(Session& origin, std::unique_ptr<Element> stanza) {
+  const std::string& kind = stanza->name();
+  const std::string* to_attr = stanza->attr("to");
+  Jid to;
+  if (to_attr) {
+    // The c2s stream normalised 'to'; a parse failure here cannot happen
+    // for its stanzas, but never route on an unparsed address.
+    if (Jid::parse(*to_attr, to) != protocol::JidError::kOk) {
+      bounce(&origin, *stanza, StanzaCondition::kJidMalformed);
+      return;
+    }
+  }
+  if (kind == "presence") {
+    if (presence_) presence_->outbound(origin, to_attr ? &to : nullptr, std::move(stanza));
+    return;
+  }
+  // RFC 6120 §10.3: a message or IQ without 'to' is for the sender's
+  // account (bare JID).
+  if (!to_attr) to = origin.jid().bare();
+  if (kind == "message") {
+    route_message(origin, to, std::move(stanza));
+  } else if (kind == "iq") {
+    route_iq(origin, to, std::move(stanza));
+  }
+}
+
+void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Element> m) {
+  const std::string_view type = m->attr_or("type", "normal");
+  if (!is_local_domain(to)) {
+    // No server-to-server links yet (RFC 6120 §10.4).
+    bounce(&origin, *m, StanzaCondition::kRemoteServerNotFound);
+    return;
+  }
+  if (!to.has_local()) {
+    // Messages to the server itself are not a service we offer.
+    bounce(&origin, *m, StanzaCondition::kServiceUnavailable);
+    return;
+  }
+  if (!account_exists(to.local())) {
+    // RFC 6121 §8.5.1: no such user. The same answer as for a user that
+    // refuses, so accounts cannot be harvested (RFC 6120 §13.11).
+    bounce(&origin, *m, StanzaCondition::kServiceUnavailable);
+    return;
+  }
+  if (!to.is_bare()) {
+    if (Session* s = sessions_.find(to)) {
+      s->deliver(*m);
+      return;
+    }
+    // RFC 6121 §8.5.3.2.1: no such resource. Chat, normal and headline
+    // messages are treated as if sent to the bare JID; the rest is dropped
+    // (groupchat gets an error, errors are silently ignored).
+    if (type == "groupchat") {
+      bounce(&origin, *m, StanzaCondition::kServiceUnavailable);
+      return;
+    }
+    if (type == "error") return;
+  }
+  message_to_bare(&origin, to.bare(), *m);
+}
+
+void Router::message_to_bare(Session* origin, const Jid& bare, const Element& m) {
+  const std::string_view type = m.attr_or("type", "normal");
+  if (type == "error") return;  // RFC 6121 §8.5.2.1.1: never bounced, never stored
+  if (type == "groupchat") {
+    bounce(origin, m, StanzaCondition::kServiceUnavailable);
+    return;
+  }
+  // RFC 6121 §8.5.2.1.1: chat and normal go to the available resources of
+  // highest non-negative priority; headline to every non-negative one.
+  const auto& resources = sessions_.resources(bare);
+  int best = -1;
+  for (Session* s : resources) {
+    if (s->available() && s->priority() >= 0 && s->priority() > best) best = s->priority();
+  }
+  bool delivered = false;
+  for (Session* s : resources) {
+    if (!s->available() || s->priority() < 0) continue;
+    if (type != "headline" && s->priority() != best) continue;
+    s->deliver(m);
+    delivered = true;
+  }
+  if (delivered) return;
+  // TODO(delivery issue): store offline in the durable queue and push.
+  // Until then RFC 6121 §8.5.2.2.1 option (b): service-unavailable.
+  if (type != "headline") bounce(origin, m, StanzaCondition::kServiceUnavailable);
+}
+
+void Router::route_iq(Session& origin, const Jid& to, std::unique_ptr<Element> iq) {
+  const std::string_view type = iq->attr_or("type");
+  if (type == "result" || type == "error") {
+    // Responses go only to a full JID; an unsolicited one to the server or
+    // a bare JID is dropped (RFC 6121 §8.5.2.1.3, catalogue G49).
+    if (!to.is_bare() && is_local_domain(to)) {
+      if (Session* s = sessions_.find(to)) s->deliver(*iq);
+    }
+    return;
+  }
+  if (!is_local_domain(to)) {
+    bounce(&origin, *iq, StanzaCondition::kRemoteServerNotFound);
+    return;
+  }
+  if (!to.has_local()) {
+    if (!to.is_bare()) {
+      bounce(&origin, *iq, StanzaCondition::kServiceUnavailable);
+      return;
+    }
+    dispatch_iq(origin, to, *iq, "host");
+    return;
+  }
+  if (!account_exists(to.local())) {
+    bounce(&origin, *iq, StanzaCondition::kServiceUnavailable);
+    return;
+  }
+  if (to.is_bare()) {
+    // RFC 6121 §8.5.2.1.3: the server answers on behalf of the account.
+    dispatch_iq(origin, to, *iq, "bare");
+    return;
+  }
+  if (Session* s = sessions_.find(to)) {
+    s->deliver(*iq);
+    return;
+  }
+  bounce(&origin, *iq, StanzaCondition::kServiceUnavailable);
+}
+
+void Router::dispatch_iq(Session& origin, const Jid& to, const Element& iq, std::string_view target) {
+  const Element* payload = nullptr;
+  for (const auto& n : iq.children()) {
+    if (n.element) {
+      payload = n.element.get();
+      break;
+    }
+  }
+  if (!payload) {
+    bounce(&origin, iq, StanzaCondition::kBadRequest);
+    return;
+  }
+  std::string key = iq_event_key(iq.attr_or("type"), target, payload->ns(), payload->name());
+  const IqHandler* handler = modules_.find_iq(key);
+  if (!handler) {
+    // conventions.md §9: the router, not the module, answers what nobody
+    // claims.
+    bounce(&origin, iq, StanzaCondition::kServiceUnavailable);
+    return;
+  }
+  IqRequest request{&origin, iq, origin.jid(), to, *payload};
+  (*handler)(request);
+}
+
+void Router::deliver_to_local(const Jid& to, const Element& stanza) {
+  if (!is_local_domain(to) || !to.has_local()) return;
+  if (!to.is_bare()) {
+    if (Session* s = sessions_.find(to)) s->deliver(stanza);
+    return;
+  }
+  for (Session* s : sessions_.resources(to)) s->deliver(stanza);
+}
+
+void Router::bounce(Session* origin, const Element& stanza, StanzaCondition condition) {
+  protocol::StanzaError error{condition};
+  auto reply = protocol::make_error_reply(stanza, error);
+  if (!reply) return;  // never an error in answer to an error
+  if (origin) {
+    origin->deliver(*reply);
+    return;
+  }
+  Jid to;
+  if (const std::string* t = reply->attr("to"); t && Jid::parse(*t, to) == protocol::JidError::kOk) {
+    deliver_to_local(to, *reply);
+  }
+}
+
+void Router::reply(const IqRequest& request, std::unique_ptr<Element> reply) {
+  reply->set_attr("type", "result");
+  if (const std::string* id = request.iq.attr("id")) reply->set_attr("id", *id);
+  reply->set_attr("to", request.from.str());
+  if (const std::string* to = request.iq.attr("to")) reply->set_attr("from", *to);
+  if (request.origin) {
+    request.origin->deliver(*reply);
+  } else {
+    deliver_to_local(request.from, *reply);
+  }
+}
+
+void Router::reply_result(const IqRequest& request) {
+  reply(request, std::make_unique<Element>("jabber:client", "iq"));
+}
+
+void Router::reply_error(const IqRequest& request, StanzaCondition condition) {
+  bounce(request.origin, request.iq, condition);
+}
+
+}  // namespace xd::server

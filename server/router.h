@@ -1,0 +1,67 @@
+// Routes stanzas between local sessions and server modules following
+// RFC 6121 §8 (message, presence, iq to bare and full JIDs, resource
+// priority) and RFC 6120 §8.3 (errors, never an error in answer to an
+// error). 'from' has already been stamped by the c2s stream; the router
+// trusts nothing else in the stanza. Single-threaded; never does I/O
+// itself (sessions queue their output).
+#pragma once
+
+#include <memory>
+
+#include "protocol/jid/jid.h"
+#include "protocol/stanza_error.h"
+#include "protocol/xml/element.h"
+#include "server/module_registry.h"
+#include "server/session_table.h"
+#include "server/storage/account_store.h"
+
+namespace xd::server {
+
+class PresenceManager;
+
+class Router {
+ public:
+  Router(const protocol::Jid& domain, AccountStore& accounts, SessionTable& sessions,
+         ModuleRegistry& modules)
+      : domain_(domain), accounts_(accounts), sessions_(sessions), modules_(modules) {}
+
+  void set_presence_manager(PresenceManager* presence) { presence_ = presence; }
+
+  // A stanza from the bound local session |origin|: 'from' is origin's
+  // full JID, 'to' (if any) is a normalised JID.
+  void route_from_client(Session& origin, std::unique_ptr<protocol::Element> stanza);
+
+  // A stanza the server itself sends to a local entity (roster pushes,
+  // presence on behalf of a contact). Undeliverable ones are dropped.
+  void deliver_to_local(const protocol::Jid& to, const protocol::Element& stanza);
+
+  // Sends the error reply for |stanza| to |origin| (or routes it, when the
+  // origin is gone). Never answers an error with an error.
+  void bounce(Session* origin, const protocol::Element& stanza, protocol::StanzaCondition condition);
+
+  // Replies to an IQ: |reply| gets type/id/to/from set from |request|.
+  void reply(const IqRequest& request, std::unique_ptr<protocol::Element> reply);
+  // An empty type='result' reply.
+  void reply_result(const IqRequest& request);
+  void reply_error(const IqRequest& request, protocol::StanzaCondition condition);
+
+  bool is_local_domain(const protocol::Jid& jid) const { return jid.domain() == domain_.domain(); }
+  bool account_exists(std::string_view username);
+  const protocol::Jid& domain() const { return domain_; }
+  SessionTable& sessions() { return sessions_; }
+
+ private:
+  void route_message(Session& origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m);
+  void route_iq(Session& origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> iq);
+  void message_to_bare(Session* origin, const protocol::Jid& bare, const protocol::Element& m);
+  void dispatch_iq(Session& origin, const protocol::Jid& to, const protocol::Element& iq,
+                   std::string_view target);
+
+  protocol::Jid domain_;
+  AccountStore& accounts_;
+  SessionTable& sessions_;
+  ModuleRegistry& modules_;
+  PresenceManager* presence_ = nullptr;
+};
+
+}  // namespace xd::server

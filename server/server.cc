@@ -1,0 +1,345 @@
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+
+#include "server/c2s_session.h"
+#include "server/log.h"
+#include "server/modules/modules.h"
+#include "server/storage/lmdb/lmdb_account_store.h"
+#include "server/storage/lmdb/lmdb_env.h"
+#include "server/storage/lmdb/lmdb_roster_store.h"
+
+namespace xd::server {
+
+namespace {
+
+constexpr uint64_t kHourMs = 3600 * 1000;
+constexpr uint64_t kShutdownDeadlineMs = 5000;  // Prosody's shutdown_deadline
+constexpr size_t kMaxTrackedIps = 100000;
+
+void fill_random(uint8_t* out, size_t n) {
+  while (n > 0) {
+    ssize_t got = getrandom(out, n, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) std::abort();  // no entropy: an environment failure
+    out += got;
+    n -= static_cast<size_t>(got);
+  }
+}
+
+// The secret behind the fake SCRAM salts of unknown users. It must stay the
+// same across restarts, or a repeated probe would see the salt change and
+// learn that the account does not exist (catalogue E37).
+bool load_server_secret(const std::string& dir, std::string& secret, std::string& error) {
+  std::string path = dir + "/server-secret";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[64];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if (n == 32) {
+      secret.assign(buf, 32);
+      return true;
+    }
+    error = path + ": unreadable or wrong size";
+    return false;
+  }
+  uint8_t fresh[32];
+  fill_random(fresh, sizeof fresh);
+  fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, fresh, sizeof fresh) != static_cast<ssize_t>(sizeof fresh) ||
+      ::fsync(fd) != 0) {
+    error = path + ": " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  ::close(fd);
+  secret.assign(reinterpret_cast<char*>(fresh), sizeof fresh);
+  return true;
+}
+
+}  // namespace
+
+bool is_loopback_ip(std::string_view ip) {
+  return ip == "::1" || ip.rfind("127.", 0) == 0 || ip.rfind("::ffff:127.", 0) == 0;
+}
+
+bool HourlyIpCounter::allowed(const std::string& ip, uint64_t now_ms) {
+  if (exempt_ && is_loopback_ip(ip)) return true;
+  auto it = entries_.find(ip);
+  if (it == entries_.end()) return true;
+  if (now_ms - it->second.window_start_ms >= kHourMs) {
+    entries_.erase(it);
+    return true;
+  }
+  return it->second.count < limit_;
+}
+
+void HourlyIpCounter::add(const std::string& ip, uint64_t now_ms) {
+  if (exempt_ && is_loopback_ip(ip)) return;
+  if (entries_.size() >= kMaxTrackedIps) {
+    // Bounded memory: forget expired windows, then the oldest if needed.
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      it = now_ms - it->second.window_start_ms >= kHourMs ? entries_.erase(it) : std::next(it);
+    }
+    if (entries_.size() >= kMaxTrackedIps) entries_.erase(entries_.begin());
+  }
+  Entry& e = entries_[ip];
+  if (e.count == 0 || now_ms - e.window_start_ms >= kHourMs) {
+    e.window_start_ms = now_ms;
+    e.count = 0;
+  }
+  ++e.count;
+}
+
+Server::Server(const ServerConfig& config)
+    : config_(config),
+      unauth_limiter_([&] {
+        net::IpLimiterOptions o;
+        o.max_concurrent_per_ip = static_cast<uint32_t>(config.max_unauthenticated_per_ip);
+        o.exempt_loopback = config.loopback_exempt;
+        return o;
+      }()),
+      auth_failures_(static_cast<uint64_t>(config.max_auth_failures_per_ip_hour),
+                     config.loopback_exempt),
+      registrations_(static_cast<uint64_t>(config.registrations_per_ip_hour),
+                     config.loopback_exempt) {}
+
+Server::~Server() {
+  listeners_.clear();
+  for (auto& [raw, owned] : live_) owned.reset();
+  live_.clear();
+  for (C2sSession* s : retired_) delete s;
+  retired_.clear();
+  sigterm_.reset();
+  sigint_.reset();
+  shutdown_deadline_.reset();
+  unschedule_self();
+  loop_.close();
+}
+
+void Server::unschedule_self() { loop_.unschedule(*this); }
+
+std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& error) {
+  std::unique_ptr<Server> s(new Server(config));
+  const ServerConfig& c = s->config_;
+
+  std::error_code ec;
+  std::filesystem::create_directories(c.data_dir, ec);
+  if (ec) {
+    error = c.data_dir + ": " + ec.message();
+    return nullptr;
+  }
+  std::string secret;
+  if (!load_server_secret(c.data_dir, secret, error)) return nullptr;
+
+  protocol::C2sConfig base;
+  base.domain = c.domain;
+  base.tls_available = !c.cert.empty();
+  base.tls_required = !c.allow_plaintext;
+  base.allow_registration = c.allow_registration;
+  base.pre_auth.max_outstanding_bytes = static_cast<size_t>(c.max_stanza_bytes_pre_auth);
+  base.pre_auth.max_depth = static_cast<size_t>(c.max_depth);
+  base.pre_auth.max_attributes = static_cast<size_t>(c.max_attributes);
+  base.pre_auth.max_elements_per_stanza = static_cast<size_t>(c.max_elements_pre_auth);
+  base.post_auth = base.pre_auth;
+  base.post_auth.max_outstanding_bytes = static_cast<size_t>(c.max_stanza_bytes);
+  base.post_auth.max_elements_per_stanza = static_cast<size_t>(c.max_elements);
+  base.max_auth_failures = static_cast<uint32_t>(c.max_auth_failures);
+  base.server_secret = secret;
+  s->c2s_starttls_ = base;
+  s->c2s_direct_ = base;
+  s->c2s_direct_.direct_tls = true;
+
+  if (!c.cert.empty()) {
+    s->tls_ = net::TlsContext::server(c.cert, c.key, error);
+    if (!s->tls_) return nullptr;
+    net::TlsServerOptions direct;
+    direct.alpn = {"xmpp-client"};  // XEP-0368 §3
+    s->direct_tls_ = net::TlsContext::server(c.cert, c.key, error, direct);
+    if (!s->direct_tls_) return nullptr;
+  }
+
+  LmdbOptions lmdb;
+  lmdb.path = c.data_dir;
+  lmdb.map_size = static_cast<size_t>(c.lmdb_map_mb) << 20;
+  if (lmdb.max_map_size < lmdb.map_size) lmdb.max_map_size = lmdb.map_size;
+  s->env_ = LmdbEnv::open(lmdb, error);
+  if (!s->env_) return nullptr;
+  std::unique_ptr<LmdbAccountStore> accounts;
+  std::unique_ptr<LmdbRosterStore> rosters;
+  if (LmdbAccountStore::open(*s->env_, accounts) != StorageError::kOk ||
+      LmdbRosterStore::open(*s->env_, rosters) != StorageError::kOk) {
+    error = c.data_dir + ": cannot open the account or roster database";
+    return nullptr;
+  }
+  s->accounts_ = std::move(accounts);
+  s->rosters_ = std::move(rosters);
+
+  protocol::Jid domain;
+  if (protocol::Jid::parse(c.domain, domain) != protocol::JidError::kOk) {
+    error = "invalid domain";
+    return nullptr;
+  }
+  Server* self = s.get();
+  s->router_ = std::make_unique<Router>(domain, *s->accounts_, s->sessions_, s->modules_);
+  s->roster_ = std::make_unique<RosterService>(*s->rosters_, *s->router_,
+                                               [self] { return self->make_id(); });
+  s->presence_ = std::make_unique<PresenceManager>(*s->router_, *s->roster_);
+  s->router_->set_presence_manager(s->presence_.get());
+  s->roster_->install(s->modules_);
+  install_disco(s->modules_, *s->router_);
+  install_ping(s->modules_, *s->router_);
+  install_version(s->modules_, *s->router_);
+  install_account(
+      s->modules_, *s->router_, *s->accounts_, [self](uint8_t* out, size_t n) { self->random_bytes(out, n); },
+      [self](const protocol::Jid& bare) {
+        self->kick_account(bare, protocol::StreamCondition::kNotAuthorized);
+      });
+
+  auto add_listeners = [&](const std::vector<std::string>& addrs, bool direct) -> bool {
+    for (const std::string& a : addrs) {
+      net::NetStatus status;
+      auto l = net::Listener::listen(
+          s->loop_, a, net::ListenerOptions{},
+          [self, direct](net::AcceptedSocket&& sock) { self->accept(std::move(sock), direct); },
+          status);
+      if (!l) {
+        error = "listen " + a + ": " + status.to_string();
+        return false;
+      }
+      XD_INFO("listening on %s (%s)", l->local_address().c_str(), direct ? "direct TLS" : "STARTTLS");
+      s->listeners_.push_back(std::move(l));
+    }
+    return true;
+  };
+  if (!add_listeners(c.listen, false) || !add_listeners(c.tls_listen, true)) return nullptr;
+
+  s->sigterm_ = std::make_unique<net::SignalWatcher>(s->loop_, SIGTERM, [self] { self->shutdown(); });
+  s->sigint_ = std::make_unique<net::SignalWatcher>(s->loop_, SIGINT, [self] { self->shutdown(); });
+  return s;
+}
+
+void Server::random_bytes(uint8_t* out, size_t n) { fill_random(out, n); }
+
+std::string Server::make_id() {
+  uint8_t r[6];
+  fill_random(r, sizeof r);
+  static const char kHex[] = "0123456789abcdef";
+  std::string id = "xd";
+  for (uint8_t b : r) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 15]);
+  }
+  id += std::to_string(++next_id_);
+  return id;
+}
+
+void Server::accept(net::AcceptedSocket&& socket, bool direct_tls) {
+  if (shutting_down_) return;  // the socket closes as it goes out of scope
+  const std::string ip = socket.peer_ip();
+  // Caps on unauthenticated connections, per IP and in total (XEP-0205
+  // §4.1-4.2, catalogue I56/I59): refused at accept, with no XMPP error.
+  if (unauthenticated_ >= static_cast<size_t>(config_.max_unauthenticated)) {
+    XD_WARN("refusing %s: %zu unauthenticated connections", socket.peer_address().c_str(),
+            unauthenticated_);
+    return;
+  }
+  if (unauth_limiter_.admit(ip, loop_.now_ms()) != net::IpLimiter::Verdict::kAdmit) {
+    XD_INFO("refusing %s: per-IP limit", socket.peer_address().c_str());
+    return;
+  }
+  auto session = C2sSession::start(*this, std::move(socket), direct_tls);
+  if (!session) {
+    unauth_limiter_.release(ip);
+    return;
+  }
+  ++unauthenticated_;
+  C2sSession* raw = session.get();
+  live_.emplace(raw, std::move(session));
+}
+
+void Server::session_authenticated(C2sSession& session) {
+  if (unauthenticated_ > 0) --unauthenticated_;
+  unauth_limiter_.release(session.peer_ip());
+}
+
+void Server::session_closed(C2sSession& session) {
+  auto it = live_.find(&session);
+  if (it == live_.end()) return;
+  if (!session.authenticated()) {
+    if (unauthenticated_ > 0) --unauthenticated_;
+    unauth_limiter_.release(session.peer_ip());
+  }
+  // Destroyed once the current callback stack has unwound (conventions §6).
+  retired_.push_back(it->second.release());
+  live_.erase(it);
+  loop_.schedule(*this);
+}
+
+void Server::on_loop_prepare() {
+  std::vector<C2sSession*> doomed;
+  doomed.swap(retired_);
+  for (C2sSession* s : doomed) delete s;
+  finish_if_drained();
+}
+
+void Server::kick_account(const protocol::Jid& bare, protocol::StreamCondition condition) {
+  std::vector<Session*> victims = sessions_.resources(bare);
+  for (Session* s : victims) s->kick(condition, "account removed");
+}
+
+void Server::shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  XD_INFO("shutting down: %zu connections", live_.size());
+  listeners_.clear();
+  // architecture.md §3.4: every stream gets system-shutdown.
+  std::vector<C2sSession*> all;
+  for (auto& [raw, owned] : live_) all.push_back(raw);
+  for (C2sSession* s : all) s->kick(protocol::StreamCondition::kSystemShutdown, {});
+  shutdown_deadline_ = std::make_unique<net::Timer>(loop_, [this] {
+    XD_WARN("shutdown deadline: closing %zu connections now", live_.size());
+    std::vector<C2sSession*> rest;
+    for (auto& [raw, owned] : live_) rest.push_back(raw);
+    for (C2sSession* s : rest) s->abort();
+  });
+  shutdown_deadline_->start(kShutdownDeadlineMs);
+  loop_.schedule(*this);
+}
+
+void Server::finish_if_drained() {
+  if (!shutting_down_ || !live_.empty() || !retired_.empty()) return;
+  // Releasing the last handles lets uv_run return.
+  shutdown_deadline_.reset();
+  sigterm_.reset();
+  sigint_.reset();
+}
+
+int Server::run() {
+  loop_.run();
+  XD_INFO("stopped");
+  return 0;
+}
+
+int run_server(const ServerConfig& config) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::string error;
+  auto server = Server::create(config, error);
+  if (!server) {
+    XD_ERROR("cannot start: %s", error.c_str());
+    return 1;
+  }
+  XD_INFO("xmppd serving %s (data %s)", config.domain.c_str(), config.data_dir.c_str());
+  return server->run();
+}
+
+}  // namespace xd::server

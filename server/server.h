@@ -1,0 +1,128 @@
+// The xmppd process: one libuv loop with the listeners, the TLS contexts,
+// the stores, the session table, the router and the modules. It accepts
+// connections into c2s sessions, applies the per-IP and global caps, and
+// shuts down on SIGTERM/SIGINT with system-shutdown to every stream.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "net/ip_limiter.h"
+#include "net/listener.h"
+#include "net/net_loop.h"
+#include "net/signal_watcher.h"
+#include "net/timer.h"
+#include "net/tls_context.h"
+#include "protocol/c2s/c2s_config.h"
+#include "server/config.h"
+#include "server/module_registry.h"
+#include "server/presence_manager.h"
+#include "server/roster_service.h"
+#include "server/router.h"
+#include "server/session_table.h"
+#include "server/storage/account_store.h"
+#include "server/storage/roster_store.h"
+
+namespace xd::server {
+
+class C2sSession;
+class LmdbEnv;
+
+// Sliding one-hour counters per IP (failed logins, registrations), bounded
+// in size; loopback may be exempt.
+class HourlyIpCounter {
+ public:
+  HourlyIpCounter(uint64_t limit, bool exempt_loopback) : limit_(limit), exempt_(exempt_loopback) {}
+  bool allowed(const std::string& ip, uint64_t now_ms);
+  void add(const std::string& ip, uint64_t now_ms);
+
+ private:
+  struct Entry {
+    uint64_t window_start_ms = 0;
+    uint64_t count = 0;
+  };
+  uint64_t limit_;
+  bool exempt_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+bool is_loopback_ip(std::string_view ip);
+
+class Server final : private net::NetLoop::PrepareHook {
+ public:
+  // Opens storage, TLS contexts and listeners. Returns null with |error| set.
+  static std::unique_ptr<Server> create(const ServerConfig& config, std::string& error);
+  ~Server();
+
+  // Runs until shutdown completes. Returns the exit code.
+  int run();
+  // Starts a graceful shutdown (as SIGTERM does).
+  void shutdown();
+
+  // For sessions.
+  const ServerConfig& config() const { return config_; }
+  const protocol::C2sConfig& c2s_config(bool direct_tls) const {
+    return direct_tls ? c2s_direct_ : c2s_starttls_;
+  }
+  net::NetLoop& loop() { return loop_; }
+  const net::TlsContext* tls_context(bool direct) const { return direct ? direct_tls_.get() : tls_.get(); }
+  AccountStore& accounts() { return *accounts_; }
+  SessionTable& sessions() { return sessions_; }
+  Router& router() { return *router_; }
+  PresenceManager& presence() { return *presence_; }
+  HourlyIpCounter& auth_failures() { return auth_failures_; }
+  HourlyIpCounter& registrations() { return registrations_; }
+  void random_bytes(uint8_t* out, size_t n);
+  std::string make_id();
+
+  // A session finished authenticating: it no longer counts as
+  // unauthenticated toward the per-IP and global caps.
+  void session_authenticated(C2sSession& session);
+  // The session's connection is closed: it is destroyed after the current
+  // callback stack unwinds.
+  void session_closed(C2sSession& session);
+  // Ends every session of |bare| (account removed).
+  void kick_account(const protocol::Jid& bare, protocol::StreamCondition condition);
+
+ private:
+  explicit Server(const ServerConfig& config);
+  void accept(net::AcceptedSocket&& socket, bool direct_tls);
+  void on_loop_prepare() override;
+  void finish_if_drained();
+  void unschedule_self();
+
+  ServerConfig config_;
+  protocol::C2sConfig c2s_starttls_;
+  protocol::C2sConfig c2s_direct_;
+  net::NetLoop loop_;
+  std::unique_ptr<net::TlsContext> tls_;         // STARTTLS
+  std::unique_ptr<net::TlsContext> direct_tls_;  // direct TLS, ALPN xmpp-client
+  std::unique_ptr<LmdbEnv> env_;
+  std::unique_ptr<AccountStore> accounts_;
+  std::unique_ptr<RosterStore> rosters_;
+  SessionTable sessions_;
+  ModuleRegistry modules_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<RosterService> roster_;
+  std::unique_ptr<PresenceManager> presence_;
+  std::vector<std::unique_ptr<net::Listener>> listeners_;
+  net::IpLimiter unauth_limiter_;
+  size_t unauthenticated_ = 0;
+  HourlyIpCounter auth_failures_;
+  HourlyIpCounter registrations_;
+  std::unordered_map<C2sSession*, std::unique_ptr<C2sSession>> live_;
+  std::vector<C2sSession*> retired_;
+  std::unique_ptr<net::SignalWatcher> sigterm_;
+  std::unique_ptr<net::SignalWatcher> sigint_;
+  std::unique_ptr<net::Timer> shutdown_deadline_;
+  bool shutting_down_ = false;
+  uint64_t next_id_ = 0;
+};
+
+// Creates the server for |config| and runs it; the process exit code.
+int run_server(const ServerConfig& config);
+
+}  // namespace xd::server

@@ -1,0 +1,216 @@
+#include "server/storage/lmdb/record_codec.h"
+
+#include <openssl/evp.h>
+
+#include <cassert>
+#include <limits>
+#include <utility>
+
+namespace xd::server {
+namespace {
+
+using xd::protocol::ScramCredentials;
+using xd::protocol::ScramHash;
+
+// Appends fixed-width little-endian integers and length-prefixed strings.
+class Writer {
+ public:
+  void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  void u64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  void str(std::string_view s) {
+    assert(s.size() <= std::numeric_limits<uint32_t>::max());
+    u32(static_cast<uint32_t>(s.size()));
+    out_.append(s);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+// Reads what Writer wrote. The first short read latches failure; later reads
+// return zeros and empty strings, so decoders check ok() once at the end
+// and never read past |in_|.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+
+  uint8_t u8() {
+    if (!take(1)) return 0;
+    return static_cast<uint8_t>(in_[pos_ - 1]);
+  }
+  uint32_t u32() {
+    if (!take(4)) return 0;
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in_[pos_ - 4 + i]);
+    return v;
+  }
+  uint64_t u64() {
+    if (!take(8)) return 0;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in_[pos_ - 8 + i]);
+    return v;
+  }
+  // The length is checked against the bytes left before anything is
+  // allocated, so a corrupt length cannot make us reserve gigabytes.
+  std::string str() {
+    uint32_t n = u32();
+    if (!take(n)) return {};
+    return std::string(in_.substr(pos_ - n, n));
+  }
+  size_t remaining() const { return ok_ ? in_.size() - pos_ : 0; }
+  // True when every read succeeded and all input was consumed.
+  bool done() const { return ok_ && pos_ == in_.size(); }
+
+ private:
+  bool take(size_t n) {
+    if (!ok_ || in_.size() - pos_ < n) {
+      ok_ = false;
+      return false;
+    }
+    pos_ += n;
+    return true;
+  }
+
+  std::string_view in_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+void write_credentials(Writer& w, const ScramCredentials& c) {
+  w.str(c.salt);
+  w.u32(c.iterations);
+  w.str(c.stored_key);
+  w.str(c.server_key);
+}
+
+ScramCredentials read_credentials(Reader& r, ScramHash hash) {
+  ScramCredentials c;
+  c.hash = hash;
+  c.salt = r.str();
+  c.iterations = r.u32();
+  c.stored_key = r.str();
+  c.server_key = r.str();
+  return c;
+}
+
+}  // namespace
+
+std::string key_part(std::string_view name) {
+  if (name.size() <= kInlineKeyPartBytes) return std::string(name);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  // A libcrypto failure hashing a buffer is an environment failure.
+  int ok = EVP_Digest(name.data(), name.size(), digest, &len, EVP_sha256(), nullptr);
+  assert(ok == 1 && len == 32);
+  (void)ok;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(1, '\xff');
+  out.reserve(1 + 2 * len);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string account_key(std::string_view username) { return key_part(username); }
+
+std::string roster_key_prefix(std::string_view user) {
+  std::string key = key_part(user);
+  key.push_back('\0');
+  return key;
+}
+
+std::string roster_key(std::string_view user, std::string_view contact) {
+  std::string key = roster_key_prefix(user);
+  key += key_part(contact);
+  return key;
+}
+
+std::string encode_account(const StoredAccount& account) {
+  assert(validate_stored_account(account) == StorageError::kOk);
+  Writer w;
+  w.u8(kAccountRecordV1);
+  w.str(account.username);
+  w.u64(account.created_unix);
+  write_credentials(w, account.sha1);
+  write_credentials(w, account.sha256);
+  return w.take();
+}
+
+StorageError decode_account(std::string_view bytes, StoredAccount& out) {
+  Reader r(bytes);
+  if (r.u8() != kAccountRecordV1) return StorageError::kCorrupt;
+  StoredAccount a;
+  a.username = r.str();
+  a.created_unix = r.u64();
+  a.sha1 = read_credentials(r, ScramHash::kSha1);
+  a.sha256 = read_credentials(r, ScramHash::kSha256);
+  if (!r.done() || validate_stored_account(a) != StorageError::kOk) return StorageError::kCorrupt;
+  out = std::move(a);
+  return StorageError::kOk;
+}
+
+std::string encode_roster_item(const RosterItem& item) {
+  assert(item.subscription != RosterItem::Subscription::kRemove);
+  assert(item.groups.size() <= std::numeric_limits<uint32_t>::max());
+  Writer w;
+  w.u8(kRosterRecordV1);
+  w.str(item.jid);
+  w.str(item.name);
+  w.u8(static_cast<uint8_t>(item.subscription));
+  w.u8(static_cast<uint8_t>((item.ask_subscribe ? 1 : 0) | (item.pending_in ? 2 : 0)));
+  w.u32(static_cast<uint32_t>(item.groups.size()));
+  for (const std::string& g : item.groups) w.str(g);
+  return w.take();
+}
+
+StorageError decode_roster_item(std::string_view bytes, RosterItem& out) {
+  Reader r(bytes);
+  if (r.u8() != kRosterRecordV1) return StorageError::kCorrupt;
+  RosterItem item;
+  item.jid = r.str();
+  item.name = r.str();
+  uint8_t sub = r.u8();
+  uint8_t flags = r.u8();
+  uint32_t groups = r.u32();
+  if (sub > static_cast<uint8_t>(RosterItem::Subscription::kBoth) || (flags & ~3u) != 0 ||
+      validate_contact(item.jid) != StorageError::kOk) {
+    return StorageError::kCorrupt;
+  }
+  item.subscription = static_cast<RosterItem::Subscription>(sub);
+  item.ask_subscribe = (flags & 1) != 0;
+  item.pending_in = (flags & 2) != 0;
+  // Each group takes at least its 4-octet length, which bounds the count by
+  // the bytes actually present before we reserve anything.
+  if (groups > r.remaining() / 4) return StorageError::kCorrupt;
+  item.groups.reserve(groups);
+  for (uint32_t i = 0; i < groups; ++i) item.groups.push_back(r.str());
+  if (!r.done()) return StorageError::kCorrupt;
+  out = std::move(item);
+  return StorageError::kOk;
+}
+
+std::string encode_counter(uint64_t value) {
+  Writer w;
+  w.u8(kCounterRecordV1);
+  w.u64(value);
+  return w.take();
+}
+
+StorageError decode_counter(std::string_view bytes, uint64_t& out) {
+  Reader r(bytes);
+  if (r.u8() != kCounterRecordV1) return StorageError::kCorrupt;
+  uint64_t v = r.u64();
+  if (!r.done()) return StorageError::kCorrupt;
+  out = v;
+  return StorageError::kOk;
+}
+
+}  // namespace xd::server

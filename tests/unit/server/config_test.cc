@@ -1,0 +1,97 @@
+#include "server/config.h"
+
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+using namespace xd::server;
+
+namespace {
+
+std::string write_temp(const std::string& text) {
+  char path[] = "/tmp/xd-config-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  close(fd);
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("config: a file sets values; absent keys keep their defaults") {
+  std::string path = write_temp(
+      "[server]\ndomain = \"example.com\"\nlisten = [\"127.0.0.1:5222\"]\n"
+      "allow_registration = true\n[limits]\nmax_stanza_bytes = 65536\n");
+  ServerConfig c;
+  std::string error;
+  REQUIRE(load_config_file(path, c, error));
+  CHECK(c.domain == "example.com");
+  CHECK(c.listen == std::vector<std::string>{"127.0.0.1:5222"});
+  CHECK(c.allow_registration);
+  CHECK(c.max_stanza_bytes == 65536);
+  CHECK(c.max_depth == 64);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("config: errors name the key and the line") {
+  ServerConfig c;
+  std::string error;
+  std::string unknown = write_temp("[server]\ndomain = \"x\"\n\nmax_stanza = 3\n");
+  CHECK_FALSE(load_config_file(unknown, c, error));
+  CHECK(error.find(":4:") != std::string::npos);
+  CHECK(error.find("server.max_stanza") != std::string::npos);
+  std::string wrong_type = write_temp("[limits]\nmax_depth = \"deep\"\n");
+  CHECK_FALSE(load_config_file(wrong_type, c, error));
+  CHECK(error.find(":2:") != std::string::npos);
+  CHECK(error.find("limits.max_depth") != std::string::npos);
+  CHECK(error.find("integer") != std::string::npos);
+  std::string out_of_bounds = write_temp("[limits]\nmax_depth = 1000000\n");
+  CHECK_FALSE(load_config_file(out_of_bounds, c, error));
+  CHECK(error.find("between") != std::string::npos);
+  std::string syntax = write_temp("[server\n");
+  CHECK_FALSE(load_config_file(syntax, c, error));
+  CHECK(error.find(":1") != std::string::npos);
+  for (auto& p : {unknown, wrong_type, out_of_bounds, syntax}) std::remove(p.c_str());
+}
+
+TEST_CASE("config: --set overrides use the same bounds") {
+  ServerConfig c;
+  std::string error;
+  CHECK(apply_overrides({"read_rate_bytes=0", "sessions_per_account=3"}, c, error));
+  CHECK(c.read_rate_bytes == 0);
+  CHECK(c.sessions_per_account == 3);
+  CHECK_FALSE(apply_overrides({"sessions_per_account=0"}, c, error));
+  CHECK_FALSE(apply_overrides({"no_such_key=1"}, c, error));
+  CHECK_FALSE(apply_overrides({"garbage"}, c, error));
+}
+
+TEST_CASE("config: validation of cross-field rules and the domain") {
+  ServerConfig c;
+  std::string error;
+  c.listen = {"127.0.0.1:5222"};
+  CHECK_FALSE(validate_config(c, error));  // no certificate and no allow_plaintext
+  c.allow_plaintext = true;
+  c.domain = "EXAMPLE.com.";
+  CHECK(validate_config(c, error));
+  CHECK(c.domain == "example.com");
+  c.domain = "user@example.com";
+  CHECK_FALSE(validate_config(c, error));
+  c.domain = "example.com";
+  c.tls_listen = {"127.0.0.1:5223"};
+  CHECK_FALSE(validate_config(c, error));  // direct TLS needs a certificate
+}
+
+TEST_CASE("config: describe_config lists every setting") {
+  ServerConfig c;
+  std::string text = describe_config(c);
+  CHECK(text.find("[server]") != std::string::npos);
+  CHECK(text.find("[limits]") != std::string::npos);
+  CHECK(text.find("max_stanza_bytes = 262144") != std::string::npos);
+  CHECK(text.find("domain = 'localhost'") != std::string::npos);
+}

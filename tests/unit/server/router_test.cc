@@ -1,0 +1,251 @@
+// Router, presence and roster behaviour with in-memory stores and fake
+// sessions: RFC 6121 §8 routing rules, error bounces, and the subscription
+// handshake (RFC 6121 §3).
+#include "server/router.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/xml/serializer.h"
+#include "server/modules/modules.h"
+#include "server/presence_manager.h"
+#include "server/roster_service.h"
+#include "server/storage/memory_account_store.h"
+#include "server/storage/memory_roster_store.h"
+
+using namespace xd::server;
+using xd::protocol::Element;
+using xd::protocol::Jid;
+
+namespace {
+
+class FakeSession final : public Session {
+ public:
+  explicit FakeSession(const std::string& full) { Jid::parse(full, jid_); }
+  const Jid& jid() const override { return jid_; }
+  void deliver(const Element& stanza) override { got.push_back(xd::protocol::to_xml(stanza, "jabber:client")); }
+  void kick(xd::protocol::StreamCondition, std::string_view) override { kicked = true; }
+  std::vector<std::string> got;
+  bool kicked = false;
+
+  bool saw(std::string_view needle) const {
+    for (const auto& s : got) {
+      if (s.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+ private:
+  Jid jid_;
+};
+
+void fixed_random(uint8_t* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
+}
+
+struct World {
+  MemoryRosterStore rosters;
+  MemoryAccountStore accounts{rosters};
+  SessionTable sessions;
+  ModuleRegistry modules;
+  Jid domain;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<RosterService> roster;
+  std::unique_ptr<PresenceManager> presence;
+  int ids = 0;
+
+  World() {
+    Jid::parse("example.com", domain);
+    for (const char* user : {"alice", "bob"}) {
+      StoredAccount a;
+      REQUIRE(make_account(user, "pw", fixed_random, a) == StorageError::kOk);
+      REQUIRE(accounts.create(a) == StorageError::kOk);
+    }
+    router = std::make_unique<Router>(domain, accounts, sessions, modules);
+    roster = std::make_unique<RosterService>(rosters, *router, [this] { return "push" + std::to_string(++ids); });
+    presence = std::make_unique<PresenceManager>(*router, *roster);
+    router->set_presence_manager(presence.get());
+    roster->install(modules);
+    install_disco(modules, *router);
+    install_ping(modules, *router);
+    install_version(modules, *router);
+  }
+
+  FakeSession& online(const std::string& full, int priority = 0) {
+    auto s = std::make_unique<FakeSession>(full);
+    FakeSession& ref = *s;
+    owned.push_back(std::move(s));
+    REQUIRE(sessions.add(&ref) == nullptr);
+    auto p = std::make_unique<Element>("jabber:client", "presence");
+    p->set_attr("from", full);
+    if (priority != 0) p->add_child("jabber:client", "priority").add_text(std::to_string(priority));
+    router->route_from_client(ref, std::move(p));
+    return ref;
+  }
+
+  void send(FakeSession& from, const std::string& xml_to, const std::string& kind,
+            const std::string& type, const std::string& body = "") {
+    auto e = std::make_unique<Element>("jabber:client", kind);
+    e->set_attr("from", from.jid().str());
+    if (!xml_to.empty()) e->set_attr("to", xml_to);
+    if (!type.empty()) e->set_attr("type", type);
+    e->set_attr("id", "x1");
+    if (!body.empty()) e->add_child("jabber:client", "body").add_text(body);
+    router->route_from_client(from, std::move(e));
+  }
+
+  std::vector<std::unique_ptr<FakeSession>> owned;
+};
+
+}  // namespace
+
+TEST_CASE("router: full and bare JID delivery by priority (RFC 6121 §8.5)") {
+  World w;
+  FakeSession& a = w.online("alice@example.com/phone");
+  FakeSession& b1 = w.online("bob@example.com/laptop", 5);
+  FakeSession& b2 = w.online("bob@example.com/phone", 1);
+  FakeSession& b3 = w.online("bob@example.com/bot", -1);
+  w.send(a, "bob@example.com/phone", "message", "chat", "direct");
+  CHECK(b2.saw("direct"));
+  CHECK_FALSE(b1.saw("direct"));
+  w.send(a, "bob@example.com", "message", "chat", "to-bare");
+  CHECK(b1.saw("to-bare"));
+  CHECK_FALSE(b2.saw("to-bare"));
+  CHECK_FALSE(b3.saw("to-bare"));
+  w.send(a, "bob@example.com", "message", "headline", "news");
+  CHECK(b1.saw("news"));
+  CHECK(b2.saw("news"));
+  CHECK_FALSE(b3.saw("news"));
+  // A vanished resource: chat falls back to the bare JID rules.
+  w.send(a, "bob@example.com/gone", "message", "chat", "fallback");
+  CHECK(b1.saw("fallback"));
+  // 'from' is what the sender's session is bound to.
+  CHECK(b1.saw("from='alice@example.com/phone'"));
+}
+
+TEST_CASE("router: unknown users, remote domains and no available resource bounce") {
+  World w;
+  FakeSession& a = w.online("alice@example.com/phone");
+  w.send(a, "nobody@example.com", "message", "chat", "hi");
+  CHECK(a.saw("type='error'"));
+  CHECK(a.saw("service-unavailable"));
+  CHECK_FALSE(a.saw(">hi<"));  // the payload is not echoed back
+  a.got.clear();
+  w.send(a, "someone@elsewhere.org", "message", "chat", "hi");
+  CHECK(a.saw("remote-server-not-found"));
+  a.got.clear();
+  w.send(a, "bob@example.com", "message", "chat", "offline");
+  CHECK(a.saw("service-unavailable"));  // until the delivery issue stores offline
+  a.got.clear();
+  // Presence to an unknown user is dropped silently (catalogue F48).
+  w.send(a, "nobody@example.com", "presence", "");
+  CHECK(a.got.empty());
+}
+
+TEST_CASE("router: never an error in answer to an error (RFC 6120 §8.3.1)") {
+  World w;
+  FakeSession& a = w.online("alice@example.com/phone");
+  w.send(a, "nobody@example.com", "message", "error");
+  w.send(a, "nobody@example.com", "iq", "error");
+  w.send(a, "alice@example.com/phone", "iq", "error");
+  CHECK(a.got.size() == 1);  // only its own error iq came back to itself
+}
+
+TEST_CASE("router: IQs to the server: modules answer, others are service-unavailable") {
+  World w;
+  FakeSession& a = w.online("alice@example.com/phone");
+  auto ping = std::make_unique<Element>("jabber:client", "iq");
+  ping->set_attr("from", "alice@example.com/phone");
+  ping->set_attr("to", "example.com");
+  ping->set_attr("type", "get");
+  ping->set_attr("id", "p1");
+  ping->add_child("urn:xmpp:ping", "ping");
+  w.router->route_from_client(a, std::move(ping));
+  CHECK(a.saw("<iq type='result' id='p1' to='alice@example.com/phone' from='example.com'/>"));
+  auto odd = std::make_unique<Element>("jabber:client", "iq");
+  odd->set_attr("to", "example.com");
+  odd->set_attr("type", "get");
+  odd->set_attr("id", "q1");
+  odd->add_child("urn:unknown", "query");
+  w.router->route_from_client(a, std::move(odd));
+  CHECK(a.saw("id='q1'"));
+  CHECK(a.saw("service-unavailable"));
+  a.got.clear();
+  // An unsolicited result to the server is dropped (catalogue G49).
+  w.send(a, "example.com", "iq", "result");
+  CHECK(a.got.empty());
+  // disco#info lists the modules' features.
+  auto disco = std::make_unique<Element>("jabber:client", "iq");
+  disco->set_attr("to", "example.com");
+  disco->set_attr("type", "get");
+  disco->set_attr("id", "d1");
+  disco->add_child("http://jabber.org/protocol/disco#info", "query");
+  w.router->route_from_client(a, std::move(disco));
+  CHECK(a.saw("var='urn:xmpp:ping'"));
+  CHECK(a.saw("var='jabber:iq:version'"));
+  CHECK(a.saw("category='server'"));
+}
+
+TEST_CASE("presence: subscription handshake, roster pushes and presence (RFC 6121 §3)") {
+  World w;
+  FakeSession& a = w.online("alice@example.com/phone");
+  FakeSession& b = w.online("bob@example.com/laptop");
+  // Both resources requested the roster, so they get pushes.
+  for (FakeSession* s : {&a, &b}) {
+    auto get = std::make_unique<Element>("jabber:client", "iq");
+    get->set_attr("type", "get");
+    get->set_attr("id", "r1");
+    get->add_child("jabber:iq:roster", "query");
+    w.router->route_from_client(*s, std::move(get));
+    s->got.clear();
+  }
+  w.send(a, "bob@example.com", "presence", "subscribe");
+  CHECK(a.saw("ask='subscribe'"));  // roster push with the pending request
+  CHECK(b.saw("type='subscribe'"));
+  CHECK(b.saw("from='alice@example.com'"));  // bare JID (RFC 6121 §3.1.2)
+  a.got.clear();
+  b.got.clear();
+  w.send(b, "alice@example.com", "presence", "subscribed");
+  CHECK(b.saw("subscription='from'"));  // bob's push
+  CHECK(a.saw("subscription='to'"));    // alice's push
+  CHECK(a.saw("type='subscribed'"));
+  // Alice now receives bob's current presence, and his future broadcasts.
+  CHECK(a.saw("<presence from='bob@example.com/laptop' to='alice@example.com"));
+  a.got.clear();
+  auto away = std::make_unique<Element>("jabber:client", "presence");
+  away->add_child("jabber:client", "show").add_text("away");
+  w.router->route_from_client(b, std::move(away));
+  CHECK(a.saw("<show>away</show>"));
+  // Bob does not see alice's presence: he has no 'to' subscription.
+  b.got.clear();
+  auto hers = std::make_unique<Element>("jabber:client", "presence");
+  w.router->route_from_client(a, std::move(hers));
+  CHECK_FALSE(b.saw("<presence"));
+  // Roster get shows the item for alice.
+  auto get = std::make_unique<Element>("jabber:client", "iq");
+  get->set_attr("type", "get");
+  get->set_attr("id", "r2");
+  get->add_child("jabber:iq:roster", "query");
+  w.router->route_from_client(a, std::move(get));
+  CHECK(a.saw("<item jid='bob@example.com' subscription='to'/>"));
+  // Unsubscribe: alice stops seeing bob.
+  a.got.clear();
+  w.send(a, "bob@example.com", "presence", "unsubscribe");
+  CHECK(a.saw("subscription='none'"));
+  CHECK(a.saw("type='unavailable'"));
+}
+
+TEST_CASE("roster: only the account itself reads or writes its roster") {
+  World w;
+  FakeSession& a = w.online("alice@example.com/phone");
+  auto get = std::make_unique<Element>("jabber:client", "iq");
+  get->set_attr("to", "bob@example.com");
+  get->set_attr("type", "get");
+  get->set_attr("id", "r1");
+  get->add_child("jabber:iq:roster", "query");
+  w.router->route_from_client(a, std::move(get));
+  CHECK(a.saw("forbidden"));
+}
