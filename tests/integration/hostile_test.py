@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""Hostile-input cases (hostile-inputs.md catalogue A, D, E, F, I) against a
+real xmppd with a raw client: exact bytes in, the exact stream error and
+close out, and the server keeps serving.
+
+Usage: hostile_test.py XMPPD CASE"""
+import base64
+import os
+import socket
+import ssl
+import sys
+import time
+
+from harness import CERTS, Server
+
+HEADER = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+          "xmlns:stream='http://etherx.jabber.org/streams' to='{to}' version='1.0'>")
+
+
+class Raw:
+    """A hand-driven client connection; read() returns what arrived until
+    |until| is seen, the peer closes, or the timeout passes."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.closed = False
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def read(self, until=None, timeout=10):
+        self.sock.settimeout(0.2)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.sock.recv(65536)
+            except (socket.timeout, ssl.SSLWantReadError):
+                if until is None and out:
+                    break
+                continue
+            except (ConnectionResetError, ssl.SSLError):
+                self.closed = True
+                break
+            if not chunk:
+                self.closed = True
+                break
+            out += chunk
+            if until and until.encode() in out:
+                break
+        return out.decode("utf-8", "replace")
+
+    def wait_closed(self, timeout=10):
+        rest = self.read(timeout=timeout, until="\x00never")
+        return self.closed, rest
+
+    def starttls(self, server):
+        self.send(HEADER.format(to=server.domain))
+        features = self.read(until="</stream:features>")
+        assert "<starttls" in features, features
+        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        assert "<proceed" in self.read(until="/>")
+        ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server.domain)
+        self.send(HEADER.format(to=server.domain))
+        return self.read(until="</stream:features>")
+
+    def login(self, server, user, password, resource=None):
+        self.starttls(server)
+        token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+        self.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+        reply = self.read(until="/>")
+        if "<success" not in reply:
+            return reply
+        self.send(HEADER.format(to=server.domain))
+        self.read(until="</stream:features>")
+        res = f"<resource>{resource}</resource>" if resource else ""
+        self.send(f"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>{res}</bind></iq>")
+        return self.read(until="</iq>")
+
+
+def add_user(server, name, password="pw-" + "x" * 8):
+    import subprocess
+    subprocess.run([server.xmppd, "--data", server.data, "user", "add", name, password],
+                   check=True, capture_output=True)
+    return password
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def stream_error(text, condition):
+    return "<stream:error>" in text and f"<{condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in text
+
+
+def canary(server):
+    """The server still serves a fresh client (G1 at its simplest)."""
+    c = Raw(server.port)
+    features = c.starttls(server)
+    check("SCRAM-SHA-1" in features, "a new client still negotiates")
+
+
+# ------------------------------------------------------------------- cases
+
+def c_a1_http_on_xmpp_port(server):
+    c = Raw(server.port)
+    c.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    out = c.read(until="</stream:stream>")
+    check(stream_error(out, "not-well-formed"), out)
+    closed, _ = c.wait_closed()
+    check(closed, "the server closes the connection")
+    canary(server)
+
+
+def c_a4_missing_to(server):
+    c = Raw(server.port)
+    c.send("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+    out = c.read(until="</stream:stream>")
+    check(stream_error(out, "improper-addressing"), out)
+    check(c.wait_closed()[0], "closed")
+
+
+def c_a5_host_unknown(server):
+    c = Raw(server.port)
+    c.send(HEADER.format(to="evil.example"))
+    out = c.read(until="</stream:stream>")
+    check(stream_error(out, "host-unknown"), out)
+    check(c.wait_closed()[0], "closed")
+
+
+def c_b11_billion_laughs(server):
+    c = Raw(server.port)
+    c.send("<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;'>]>"
+           + HEADER.format(to=server.domain)[21:])
+    out = c.read(until="</stream:stream>")
+    check(stream_error(out, "restricted-xml"), out)
+    check(c.wait_closed()[0], "closed")
+
+
+def c_d31_auth_before_tls(server):
+    add_user(server, "alice", "secret-pw")
+    c = Raw(server.port)
+    c.send(HEADER.format(to=server.domain))
+    features = c.read(until="</stream:features>")
+    check("<mechanisms" not in features, "no SASL mechanisms before TLS")
+    token = base64.b64encode(b"\0alice\0secret-pw").decode()
+    c.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    out = c.read(until="</failure>")
+    check("<encryption-required/>" in out and "<success" not in out, out)
+    check("authenticated" not in server.read_log(), "no credential was checked")
+
+
+def c_d32_starttls_injection(server):
+    add_user(server, "alice", "secret-pw")
+    c = Raw(server.port)
+    c.send(HEADER.format(to=server.domain))
+    c.read(until="</stream:features>")
+    token = base64.b64encode(b"\0alice\0secret-pw").decode()
+    # The injected <auth> rides in the same segment as <starttls/>.
+    c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+           f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    check("<proceed" in c.read(until="/>"), "proceed")
+    ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+    c.sock = ctx.wrap_socket(c.sock, server_hostname=server.domain)
+    c.send(HEADER.format(to=server.domain))
+    features = c.read(until="</stream:features>")
+    check("<mechanisms" in features, "still unauthenticated after TLS: " + features)
+    check("<success" not in features, "the injected auth had no effect")
+    check("authenticated alice" not in server.read_log(), "no auth attempt was processed")
+
+
+def c_e37_three_failures_close(server):
+    add_user(server, "alice", "secret-pw")
+    c = Raw(server.port)
+    c.starttls(server)
+    out = ""
+    for _ in range(3):
+        token = base64.b64encode(b"\0alice\0wrong").decode()
+        c.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+        out += c.read(until="</failure>", timeout=5)
+    check(out.count("<not-authorized/>") >= 2, out)
+    closed, rest = c.wait_closed()
+    check(closed, "closed after three failures: " + out + rest)
+    canary(server)
+
+
+def c_e38_authzid_mismatch(server):
+    add_user(server, "alice", "secret-pw")
+    add_user(server, "victim", "other-pw")
+    c = Raw(server.port)
+    c.starttls(server)
+    token = base64.b64encode(b"victim@localhost\0alice\0secret-pw").decode()
+    c.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+    out = c.read(until="</failure>")
+    check("<invalid-authzid/>" in out, out)
+
+
+def c_f46_resource_conflict(server):
+    pw = add_user(server, "alice")
+    first = Raw(server.port)
+    check("<jid>alice@localhost/desk</jid>" in first.login(server, "alice", pw, "desk"), "first bind")
+    second = Raw(server.port)
+    check("<jid>alice@localhost/desk</jid>" in second.login(server, "alice", pw, "desk"), "second bind")
+    out = first.read(until="</stream:stream>")
+    check(stream_error(out, "conflict"), out)
+    check(first.wait_closed()[0], "the old session is closed")
+    second.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    reply = second.read(until="/>")
+    check("type='result'" in reply and "id='p'" in reply, "the new session works: " + reply)
+
+
+def c_f47_session_cap(server):
+    pw = add_user(server, "alice")
+    keep = []
+    for i in range(2):
+        c = Raw(server.port)
+        check("<jid>" in c.login(server, "alice", pw, f"r{i}"), f"bind {i}")
+        keep.append(c)
+    third = Raw(server.port)
+    out = third.login(server, "alice", pw, "r2")
+    check("<resource-constraint" in out, out)
+    keep[0].send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    check("id='p'" in keep[0].read(until="/>"), "existing sessions unaffected")
+
+
+def c_f42_from_spoofing_raw(server):
+    pw_a = add_user(server, "alice")
+    pw_b = add_user(server, "bob")
+    a = Raw(server.port)
+    a.login(server, "alice", pw_a, "a")
+    b = Raw(server.port)
+    b.login(server, "bob", pw_b, "b")
+    b.send("<presence/>")
+    time.sleep(0.2)
+    b.read(timeout=0.5)
+    a.send("<message from='victim@localhost/x' to='bob@localhost' type='chat'><body>hi</body></message>")
+    out = b.read(until="</message>")
+    check("from='alice@localhost/a'" in out and "victim" not in out, out)
+
+
+def c_i56_negotiation_timeout(server):
+    c = Raw(server.port)
+    c.send("<stream:stream")
+    out = c.read(until="</stream:stream>", timeout=8)
+    check(stream_error(out, "connection-timeout"), out)
+    check(c.wait_closed()[0], "closed at the deadline")
+    canary(server)
+
+
+def c_sigterm_system_shutdown(server):
+    pw = add_user(server, "alice")
+    c = Raw(server.port)
+    c.login(server, "alice", pw, "r")
+    server.proc.send_signal(15)
+    out = c.read(until="</stream:stream>")
+    check(stream_error(out, "system-shutdown"), out)
+    check(server.proc.wait(timeout=10) == 0, "clean exit")
+
+
+CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
+EXTRA_ARGS = {"i56_negotiation_timeout": ["--set", "negotiation_timeout_s=1"],
+              "f47_session_cap": ["--set", "sessions_per_account=2"]}
+
+
+def main():
+    xmppd, name = sys.argv[1], sys.argv[2]
+    with Server(xmppd, extra=EXTRA_ARGS.get(name, [])) as server:
+        CASES[name](server)
+    print(f"{name}: ok")
+
+
+if __name__ == "__main__":
+    main()
