@@ -96,13 +96,9 @@ void C2sSession::on_closed(net::Connection& connection, std::string_view reason)
   negotiation_timer_.stop();
   flush_timer_.stop();
   idle_timer_.stop();
-  if (in_table_) {
-    // An unclean end (no </stream:stream>) still means unavailable here;
-    // stream management hibernation comes with the delivery issue.
-    server_.presence().session_ended(*this);
-    server_.sessions().remove(this);
-    in_table_ = false;
-  }
+  // An unclean end (no </stream:stream>) still means unavailable here;
+  // stream management hibernation comes with the delivery issue.
+  leave_table();
   server_.session_closed(*this);
 }
 
@@ -152,11 +148,7 @@ void C2sSession::pump() {
         XD_INFO("c2s %s: stream closed (%s)%s", peer_ip_.c_str(), ev->reason.c_str(),
                 ev->error ? " with stream error" : "");
         closing_ = true;
-        if (in_table_) {
-          server_.presence().session_ended(*this);
-          server_.sessions().remove(this);
-          in_table_ = false;
-        }
+        leave_table();
         connection_->close_after_flush();
         break;
     }
@@ -175,6 +167,16 @@ void C2sSession::kick(StreamCondition condition, std::string_view text) {
   if (closing_) return;
   stream_.close(condition, text);
   pump();
+}
+
+void C2sSession::leave_table() {
+  if (!in_table_) return;
+  in_table_ = false;
+  // A session replaced by a new one for the same full JID (conflict) is no
+  // longer in the table; its successor's presence must not be undone.
+  if (server_.sessions().find(jid_) != this) return;
+  server_.presence().session_ended(*this);
+  server_.sessions().remove(this);
 }
 
 void C2sSession::abort() {

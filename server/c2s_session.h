@@ -61,6 +61,8 @@ class C2sSession final : public Session,
   void pump();
   void send_output();
   void on_idle_timer();
+  // Removes the session from the table and tells its contacts it is gone.
+  void leave_table();
 
   Server& server_;
   std::string peer_ip_;
