@@ -249,6 +249,51 @@ def c_i56_negotiation_timeout(server):
     canary(server)
 
 
+def c_i62_idle_peer_pinged_then_closed(server):
+    pw = add_user(server, "alice")
+    c = Raw(server.port)
+    c.login(server, "alice", pw, "r")
+    # XEP-0199 §4.1: after idle_ping_s of silence the server pings.
+    ping = c.read(until="</iq>", timeout=8)
+    check("<ping xmlns='urn:xmpp:ping'/>" in ping and "type='get'" in ping, ping)
+    # No answer within idle_close_s: the connection is dead (RFC 6120 §4.6).
+    out = c.read(until="</stream:stream>", timeout=8)
+    check(stream_error(out, "connection-timeout"), out)
+    check(c.wait_closed()[0], "closed")
+
+
+def c_i62_idle_peer_answering_stays(server):
+    pw = add_user(server, "alice")
+    c = Raw(server.port)
+    c.login(server, "alice", pw, "r")
+    for _ in range(2):
+        ping = c.read(until="</iq>", timeout=8)
+        check("<ping xmlns='urn:xmpp:ping'/>" in ping, ping)
+        iq_id = ping.split("id='")[1].split("'")[0]
+        c.send(f"<iq type='result' id='{iq_id}' to='localhost'/>")
+    c.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    reply = c.read(until="id='p'")
+    check("id='p'" in reply and not c.closed, "an answering peer stays connected: " + reply)
+
+
+def c_k_restart_keeps_accounts_and_roster(server):
+    pw = add_user(server, "alice")
+    add_user(server, "bob")
+    c = Raw(server.port)
+    c.login(server, "alice", pw, "r")
+    c.send("<iq type='set' id='s1'><query xmlns='jabber:iq:roster'>"
+           "<item jid='bob@localhost' name='Bob'><group>Friends</group></item></query></iq>")
+    check("id='s1'" in c.read(until="id='s1'"), "roster set answered")
+    check(server.stop() == 0, "clean stop")
+    server.start()
+    c = Raw(server.port)
+    c.login(server, "alice", pw, "r")
+    c.send("<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>")
+    roster = c.read(until="</iq>")
+    check("jid='bob@localhost'" in roster and "name='Bob'" in roster and
+          "<group>Friends</group>" in roster, roster)
+
+
 def c_sigterm_system_shutdown(server):
     pw = add_user(server, "alice")
     c = Raw(server.port)
@@ -261,6 +306,8 @@ def c_sigterm_system_shutdown(server):
 
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
 EXTRA_ARGS = {"i56_negotiation_timeout": ["--set", "negotiation_timeout_s=1"],
+              "i62_idle_peer_pinged_then_closed": ["--set", "idle_ping_s=1", "--set", "idle_close_s=1"],
+              "i62_idle_peer_answering_stays": ["--set", "idle_ping_s=1", "--set", "idle_close_s=2"],
               "f47_session_cap": ["--set", "sessions_per_account=2"]}
 
 
