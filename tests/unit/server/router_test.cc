@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/sasl/plain.h"
 #include "protocol/xml/serializer.h"
 #include "server/modules/modules.h"
 #include "server/presence_manager.h"
@@ -248,4 +249,49 @@ TEST_CASE("roster: only the account itself reads or writes its roster") {
   get->add_child("jabber:iq:roster", "query");
   w.router->route_from_client(a, std::move(get));
   CHECK(a.saw("forbidden"));
+}
+
+TEST_CASE("account module: password change and removal by the account itself (XEP-0077 §3.2-3.3)") {
+  World w;
+  std::vector<std::string> removed;
+  install_account(w.modules, *w.router, w.accounts, fixed_random,
+                  [&](const Jid& bare) { removed.push_back(bare.str()); });
+  FakeSession& a = w.online("alice@example.com/phone");
+  auto change = std::make_unique<Element>("jabber:client", "iq");
+  change->set_attr("to", "example.com");
+  change->set_attr("type", "set");
+  change->set_attr("id", "c1");
+  Element& q = change->add_child("jabber:iq:register", "query");
+  q.add_child("jabber:iq:register", "username").add_text("alice");
+  q.add_child("jabber:iq:register", "password").add_text("new password");
+  w.router->route_from_client(a, std::move(change));
+  CHECK(a.saw("<iq type='result' id='c1'"));
+  StoredAccount stored;
+  REQUIRE(w.accounts.get("alice", stored) == StorageError::kOk);
+  CHECK(xd::protocol::plain_verify(stored.sha256, "new password"));
+  CHECK_FALSE(xd::protocol::plain_verify(stored.sha256, "pw"));
+
+  // Someone else's username is refused.
+  auto other = std::make_unique<Element>("jabber:client", "iq");
+  other->set_attr("to", "example.com");
+  other->set_attr("type", "set");
+  other->set_attr("id", "c2");
+  Element& q2 = other->add_child("jabber:iq:register", "query");
+  q2.add_child("jabber:iq:register", "username").add_text("bob");
+  q2.add_child("jabber:iq:register", "password").add_text("hijack");
+  w.router->route_from_client(a, std::move(other));
+  CHECK(a.saw("id='c2'"));
+  CHECK(a.saw("not-authorized"));
+  REQUIRE(w.accounts.get("bob", stored) == StorageError::kOk);
+  CHECK(xd::protocol::plain_verify(stored.sha256, "pw"));
+
+  auto remove = std::make_unique<Element>("jabber:client", "iq");
+  remove->set_attr("to", "example.com");
+  remove->set_attr("type", "set");
+  remove->set_attr("id", "c3");
+  remove->add_child("jabber:iq:register", "query").add_child("jabber:iq:register", "remove");
+  w.router->route_from_client(a, std::move(remove));
+  CHECK(a.saw("<iq type='result' id='c3'"));
+  CHECK(w.accounts.get("alice", stored) == StorageError::kNotFound);
+  CHECK(removed == std::vector<std::string>{"alice@example.com"});
 }
