@@ -51,11 +51,7 @@ C2sSession::C2sSession(Server& server, bool direct_tls, std::string peer_ip)
                            XD_INFO("c2s %s: negotiation timeout", peer_ip_.c_str());
                            kick(StreamCondition::kConnectionTimeout, {});
                          }),
-      flush_timer_(server.loop(),
-                   [this] {
-                     stream_.flush_parser();
-                     pump();
-                   }),
+      flush_timer_(server.loop(), [this] { on_parser_timer(); }),
       idle_timer_(server.loop(), [this] { on_idle_timer(); }),
       direct_tls_(direct_tls) {}
 
@@ -64,19 +60,38 @@ C2sSession::~C2sSession() = default;
 void C2sSession::on_read(net::Connection&, std::string_view plaintext) {
   if (closing_) return;
   stream_.receive(plaintext);
-  if (stream_.wants_parser_flush()) {
-    // Expat's reparse deferral may hold a complete stanza back until more
-    // bytes arrive; a short timer re-parses once (hostile-inputs.md §3).
-    flush_timer_.start(static_cast<uint64_t>(server_.config().parser_flush_ms));
-  } else {
-    flush_timer_.stop();
-  }
+  arm_parser_timer();
   if (in_table_) {
     // Any traffic proves the peer alive.
     ping_outstanding_ = false;
     idle_timer_.start(static_cast<uint64_t>(server_.config().idle_ping_s) * 1000);
   }
   pump();
+}
+
+void C2sSession::arm_parser_timer() {
+  const ServerConfig& c = server_.config();
+  if (stream_.wants_parser_flush()) {
+    // Expat's reparse deferral may hold a complete stanza back until more
+    // bytes arrive; a short timer re-parses once (hostile-inputs.md §3).
+    flush_timer_.start(static_cast<uint64_t>(c.parser_flush_ms));
+  } else if (c.parser_hibernate_ms > 0) {
+    // After a quiet spell the parser's ~10 KB go back to the allocator.
+    flush_timer_.start(static_cast<uint64_t>(c.parser_hibernate_ms));
+  } else {
+    flush_timer_.stop();
+  }
+}
+
+void C2sSession::on_parser_timer() {
+  if (closing_) return;
+  if (stream_.wants_parser_flush()) {
+    stream_.flush_parser();
+    pump();
+    if (!closing_) arm_parser_timer();
+    return;
+  }
+  stream_.hibernate_parser();
 }
 
 void C2sSession::on_tls_ready(net::Connection& connection) {
@@ -107,7 +122,9 @@ void C2sSession::send_output() {
   if (out.empty() || !connection_) return;
   bool within_cap = connection_->write(out);
   stream_.clear_output();
-  if (!within_cap && !closing_) {
+  // write() also refuses once the connection is closing; only a full queue
+  // is the slow-reader case.
+  if (!within_cap && !closing_ && connection_->over_write_cap()) {
     // A reader that does not keep up (catalogue I57): close with
     // policy-violation; the stanzas it missed are the delivery issue's
     // business (offline storage / SM), here they are lost with the session.

@@ -61,6 +61,8 @@ class C2sSession final : public Session,
   void pump();
   void send_output();
   void on_idle_timer();
+  void arm_parser_timer();
+  void on_parser_timer();
   // Removes the session from the table and tells its contacts it is gone.
   void leave_table();
 

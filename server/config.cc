@@ -75,6 +75,8 @@ const Setting kSettings[] = {
      "per-IP caps do not apply to loopback addresses"},
     {"limits", "parser_flush_ms", &ServerConfig::parser_flush_ms, 1, 10000,
      "delay before a partial read is re-parsed (expat reparse deferral)"},
+    {"limits", "parser_hibernate_ms", &ServerConfig::parser_hibernate_ms, 0, 3600 * 1000,
+     "quiet time after which a bound stream's XML parser memory is released (0 = never)"},
     {"limits", "lmdb_map_mb", &ServerConfig::lmdb_map_mb, 1, 1 << 24, "LMDB map size in MiB"},
 };
 

@@ -44,6 +44,7 @@ struct ServerConfig {
   int64_t registrations_per_ip_hour = 10;
   bool loopback_exempt = true;  // per-IP caps do not apply to 127.0.0.0/8 and ::1
   int64_t parser_flush_ms = 100;
+  int64_t parser_hibernate_ms = 1000;  // 0 = keep the parser's memory
   int64_t lmdb_map_mb = 1024;
 };
 

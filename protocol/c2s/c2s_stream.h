@@ -100,6 +100,10 @@ class C2sStream {
   // the owner arms a short timer and calls flush_parser() when it fires.
   void flush_parser();
   bool wants_parser_flush() const;
+  // Frees the XML parser's state while the stream is idle between stanzas
+  // (StreamParser::hibernate); the owner calls it after a quiet period.
+  // Only once bound: negotiation is short and restarts the parser anyway.
+  bool hibernate_parser() { return state_ == C2sState::kBound && parser_.hibernate(); }
 
   // Bytes to write to the client. The owner writes them and then clears
   // the string, preferably with clear_output(), which also returns a large

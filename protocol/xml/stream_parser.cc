@@ -134,6 +134,7 @@ struct StreamParser::Handlers {
         s.header_.attrs.push_back(Attribute{std::string(an.ns), std::string(an.local), a[1]});
       }
       s.content_ns_.assign(s.header_.content_namespace());
+      s.remember_header();
       s.depth_ = 1;
       XML_Parser p = xp(s.parser_);
       s.completed_ =
@@ -297,7 +298,73 @@ StreamParser::~StreamParser() {
   // Drop the tree before the parser: it holds no expat memory, but keep the
   // order obvious.
   stanza_.reset();
+  if (parser_) XML_ParserFree(xp(parser_));
+}
+
+// The smallest document prefix that rebuilds the namespace context of the
+// stream: the root's qualified name and its namespace declarations. The
+// other attributes of the header do not affect how stanzas parse.
+void StreamParser::remember_header() {
+  std::string& r = replay_header_;
+  r.assign("<");
+  if (!header_.prefix.empty()) r.append(header_.prefix).push_back(':');
+  r.append(header_.name);
+  for (const auto& [prefix, uri] : header_.namespace_declarations) {
+    r.append(prefix.empty() ? " xmlns" : " xmlns:").append(prefix).append("='");
+    for (char c : uri) {
+      // Escape what could end the attribute value or start markup.
+      switch (c) {
+        case '&': r.append("&amp;"); break;
+        case '<': r.append("&lt;"); break;
+        case '\'': r.append("&apos;"); break;
+        case '\t': r.append("&#9;"); break;
+        case '\n': r.append("&#10;"); break;
+        case '\r': r.append("&#13;"); break;
+        default: r.push_back(c);
+      }
+    }
+    r.push_back('\'');
+  }
+  r.push_back('>');
+}
+
+bool StreamParser::hibernate() {
+  assert(!in_expat_);
+  if (parser_ && state_ == State::kSuspended && pending_.empty()) {
+    // The last event was pulled but expat still sits after its token.
+    state_ = State::kParsing;
+    in_expat_ = true;
+    int status = XML_ResumeParser(xp(parser_));
+    in_expat_ = false;
+    after_parse(status);
+  }
+  if (!parser_ || state_ != State::kParsing || !pending_.empty() || !backlog_.empty() ||
+      depth_ != 1 || fed_ != completed_ || replay_header_.empty()) {
+    return false;
+  }
   XML_ParserFree(xp(parser_));
+  parser_ = nullptr;
+  return true;
+}
+
+// Re-creates expat after hibernate() and replays the stream header so the
+// namespace context (stream prefix, content namespace) is as it was. The
+// header's event is swallowed: the owner saw the real one long ago.
+void StreamParser::wake() {
+  parser_ = XML_ParserCreateNS("UTF-8", kSeparator);
+  if (!parser_) abort();  // OOM: an environment failure
+  install();
+  depth_ = 0;
+  in_expat_ = true;
+  int status = XML_Parse(xp(parser_), replay_header_.data(),
+                         static_cast<int>(replay_header_.size()), XML_FALSE);
+  if (status == XML_STATUS_SUSPENDED) status = XML_ResumeParser(xp(parser_));
+  in_expat_ = false;
+  pending_.clear();
+  // The replayed header is our own well-formed text; anything else is a bug.
+  assert(status == XML_STATUS_OK && depth_ == 1);
+  (void)status;
+  fed_ = completed_ = replay_header_.size();
 }
 
 void StreamParser::install() {
@@ -321,7 +388,13 @@ void StreamParser::install() {
 
 void StreamParser::reset() {
   assert(!in_expat_);
-  XML_ParserReset(xp(parser_), "UTF-8");
+  if (parser_) {
+    XML_ParserReset(xp(parser_), "UTF-8");
+  } else {
+    parser_ = XML_ParserCreateNS("UTF-8", kSeparator);
+    if (!parser_) abort();
+  }
+  replay_header_.clear();
   install();
   state_ = State::kParsing;
   fed_ = 0;
@@ -380,6 +453,7 @@ void StreamParser::feed(std::string_view bytes) {
 }
 
 void StreamParser::parse(std::string_view bytes) {
+  if (!parser_) wake();
   std::string joined;
   if (!sniffed_) {
     fed_ += bytes.size();
@@ -405,7 +479,7 @@ void StreamParser::parse(std::string_view bytes) {
 
 void StreamParser::flush() {
   assert(!in_expat_);
-  if (state_ != State::kParsing || !pending_.empty()) return;
+  if (state_ != State::kParsing || !pending_.empty() || !parser_) return;
   if (!sniffed_) {
     // Fewer than kSniffBytes arrived and nothing more is coming for now:
     // judge what there is and hand it to expat.
@@ -444,15 +518,15 @@ std::optional<StreamEvent> StreamParser::next() {
     int status = XML_ResumeParser(xp(parser_));
     in_expat_ = false;
     after_parse(status);
-    if (pending_.empty() && state_ == State::kParsing && !backlog_.empty()) {
-      std::string bytes = std::move(backlog_);
-      backlog_.clear();
-      parse(bytes);
-      // Bytes that arrived while this parse is suspended again go back to
-      // the backlog by feed(); none can arrive here, we are not re-entered.
-    }
-    if (!pending_.empty()) return take_pending();
   }
+  if (pending_.empty() && state_ == State::kParsing && !backlog_.empty()) {
+    // Input that arrived while expat was suspended. If this parse suspends
+    // again, later feed() calls queue behind it as before.
+    std::string bytes = std::move(backlog_);
+    backlog_.clear();
+    parse(bytes);
+  }
+  if (!pending_.empty()) return take_pending();
   if (state_ == State::kFailed) {
     state_ = State::kErrorReported;
     StreamEvent ev;

@@ -100,6 +100,16 @@ class StreamParser {
   void flush();
   bool wants_flush() const;
 
+  // Frees expat's state (about 10 KB) while the stream is idle between
+  // stanzas: possible only with nothing outstanding and no events pending.
+  // The next feed() re-creates the parser and replays a minimal copy of the
+  // stream header (its namespace declarations), so parsing continues as if
+  // nothing happened. Costs one parser creation per wake-up, so owners call
+  // it after a quiet period, not after every stanza. Returns whether it
+  // hibernated.
+  bool hibernate();
+  bool hibernating() const { return parser_ == nullptr; }
+
   // Stream restart (after STARTTLS or SASL success, RFC 6120 §4.3.3): a
   // fresh document, every handler reinstalled (XML_ParserReset clears
   // them), counters zeroed, every buffered byte discarded. Limits are kept.
@@ -115,6 +125,8 @@ class StreamParser {
   struct Handlers;  // expat callbacks, befriended
 
   void install();
+  void remember_header();
+  void wake();
   void parse(std::string_view bytes);
   StreamEvent take_pending();
   void after_parse(int status);
@@ -146,6 +158,7 @@ class StreamParser {
   // element (<stream:stream/>), whose start and end share a token.
   std::deque<StreamEvent> pending_;
   std::string backlog_;  // input fed while suspended, parsed once drained
+  std::string replay_header_;  // see remember_header(); empty before the header
   StreamCondition error_ = StreamCondition::kUndefinedCondition;
   std::string error_detail_;
 };

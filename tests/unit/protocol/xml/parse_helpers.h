@@ -41,7 +41,8 @@ inline void drain(StreamParser& p, std::vector<std::string>& out) {
 // would.
 inline std::vector<std::string> parse_split(std::string_view input,
                                             const std::function<size_t(size_t)>& next_size,
-                                            const ParserLimits& limits = post_auth_parser_limits()) {
+                                            const ParserLimits& limits = post_auth_parser_limits(),
+                                            bool try_hibernate = false) {
   StreamParser p(limits);
   std::vector<std::string> out;
   size_t pos = 0;
@@ -52,6 +53,7 @@ inline std::vector<std::string> parse_split(std::string_view input,
     p.feed(input.substr(pos, n));
     pos += n;
     drain(p, out);
+    if (try_hibernate) p.hibernate();
   }
   p.flush();
   drain(p, out);

@@ -189,3 +189,59 @@ TEST_CASE("parser: a restart keeps the limits and needs a new header") {
   CHECK(ev->type == StreamEvent::Type::kStreamOpen);
   CHECK(ev->header.name == "message");
 }
+
+TEST_CASE("parser: hibernate frees expat between stanzas and parsing continues unchanged") {
+  StreamParser p(post_auth_parser_limits());
+  CHECK_FALSE(p.hibernate());  // no header yet
+  p.feed(std::string(kHeader));
+  REQUIRE(p.next()->type == StreamEvent::Type::kStreamOpen);
+  CHECK(p.hibernate());
+  CHECK(p.hibernating());
+  CHECK_FALSE(p.wants_flush());
+  CHECK_FALSE(p.next());
+  // The stream prefix and the content namespace survive the replay.
+  p.feed("<message to='a@b'><body>x</body></message><stream:features/>");
+  auto m = p.next();
+  REQUIRE(m);
+  REQUIRE(m->type == StreamEvent::Type::kStanza);
+  CHECK(m->stanza->ns() == "jabber:client");
+  CHECK(to_xml(*m->stanza, "jabber:client") == "<message to='a@b'><body>x</body></message>");
+  auto f = p.next();
+  REQUIRE(f);
+  CHECK(f->stanza->is("features", "http://etherx.jabber.org/streams"));
+  CHECK_FALSE(p.hibernating());
+  // Not while a stanza is half-read.
+  p.feed("<presence");
+  CHECK_FALSE(p.next());
+  CHECK_FALSE(p.hibernate());
+  p.feed("/>");
+  if (!p.next()) {
+    p.flush();
+    REQUIRE(p.next());
+  }
+  CHECK(p.hibernate());
+  // Limits and restrictions apply after waking exactly as before.
+  p.feed("<!-- no -->");
+  auto err = p.next();
+  REQUIRE(err);
+  CHECK(err->error == StreamCondition::kRestrictedXml);
+  // And the stream close is still recognised after a hibernation.
+  StreamParser q;
+  q.feed(kHeader);
+  REQUIRE(q.next());
+  REQUIRE(q.hibernate());
+  q.feed("</stream:stream>");
+  auto close = q.next();
+  REQUIRE(close);
+  CHECK(close->type == StreamEvent::Type::kStreamClose);
+  // reset() after hibernation gives a fresh, working parser.
+  StreamParser r;
+  r.feed(kHeader);
+  REQUIRE(r.next());
+  REQUIRE(r.hibernate());
+  r.reset();
+  r.feed(kHeader);
+  auto reopened = r.next();
+  REQUIRE(reopened);
+  CHECK(reopened->type == StreamEvent::Type::kStreamOpen);
+}
