@@ -294,6 +294,35 @@ def c_k_restart_keeps_accounts_and_roster(server):
           "<group>Friends</group>" in roster, roster)
 
 
+def c_i57_slow_reader_closed(server):
+    pw_a = add_user(server, "alice")
+    pw_b = add_user(server, "bob")
+    # Bob's client stops reading; a tiny receive buffer makes the kernel
+    # push back early instead of absorbing megabytes.
+    bob = Raw.__new__(Raw)
+    bob.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    bob.sock.connect(("127.0.0.1", server.port))
+    bob.closed = False
+    bob.login(server, "bob", pw_b, "slow")
+    bob.send("<presence/>")
+    time.sleep(0.3)
+    alice = Raw(server.port)
+    alice.login(server, "alice", pw_a, "fast")
+    body = "y" * 4000
+    for i in range(600):  # ~2.4 MB toward a reader that never reads
+        alice.send(f"<message to='bob@localhost/slow' type='chat' id='m{i}'><body>{body}</body></message>")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "write queue over" not in server.read_log():
+        time.sleep(0.1)
+    check("write queue over" in server.read_log(), "the slow reader hit its write-queue cap")
+    # The sender is unaffected: its own stream still answers.
+    alice.read(timeout=0.5)
+    alice.send("<iq type='get' id='alive' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    check("id='alive'" in alice.read(until="id='alive'"), "the sender's stream still works")
+    canary(server)
+
+
 def c_sigterm_system_shutdown(server):
     pw = add_user(server, "alice")
     c = Raw(server.port)
@@ -308,7 +337,9 @@ CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
 EXTRA_ARGS = {"i56_negotiation_timeout": ["--set", "negotiation_timeout_s=1"],
               "i62_idle_peer_pinged_then_closed": ["--set", "idle_ping_s=1", "--set", "idle_close_s=1"],
               "i62_idle_peer_answering_stays": ["--set", "idle_ping_s=1", "--set", "idle_close_s=2"],
-              "f47_session_cap": ["--set", "sessions_per_account=2"]}
+              "f47_session_cap": ["--set", "sessions_per_account=2"],
+              "i57_slow_reader_closed": ["--set", "write_queue_bytes=65536",
+                                         "--set", "read_rate_bytes=0"]}
 
 
 def main():
