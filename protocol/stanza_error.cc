@@ -29,11 +29,16 @@ const Entry* entry(StanzaCondition c) {
 
 std::string_view stanza_error_type_name(StanzaErrorType type) {
   switch (type) {
-    case StanzaErrorType::kAuth: return "auth";
-    case StanzaErrorType::kCancel: return "cancel";
-    case StanzaErrorType::kContinue: return "continue";
-    case StanzaErrorType::kModify: return "modify";
-    case StanzaErrorType::kWait: return "wait";
+    case StanzaErrorType::kAuth:
+      return "auth";
+    case StanzaErrorType::kCancel:
+      return "cancel";
+    case StanzaErrorType::kContinue:
+      return "continue";
+    case StanzaErrorType::kModify:
+      return "modify";
+    case StanzaErrorType::kWait:
+      return "wait";
   }
   return "cancel";
 }

@@ -17,28 +17,28 @@ std::string_view stanza_error_type_name(StanzaErrorType type);
 
 // X(enumerator, wire name, default type). Values occupy the reserved range
 // [200, 299]; none of them closes the stream.
-#define XD_STANZA_CONDITIONS(X)                                  \
-  X(kBadRequest, "bad-request", kModify)                         \
-  X(kConflict, "conflict", kCancel)                              \
-  X(kFeatureNotImplemented, "feature-not-implemented", kCancel)  \
-  X(kForbidden, "forbidden", kAuth)                              \
-  X(kGone, "gone", kCancel)                                      \
-  X(kInternalServerError, "internal-server-error", kCancel)      \
-  X(kItemNotFound, "item-not-found", kCancel)                    \
-  X(kJidMalformed, "jid-malformed", kModify)                     \
-  X(kNotAcceptable, "not-acceptable", kModify)                   \
-  X(kNotAllowed, "not-allowed", kCancel)                         \
-  X(kNotAuthorized, "not-authorized", kAuth)                     \
-  X(kPolicyViolation, "policy-violation", kModify)               \
-  X(kRecipientUnavailable, "recipient-unavailable", kWait)       \
-  X(kRedirect, "redirect", kModify)                              \
-  X(kRegistrationRequired, "registration-required", kAuth)       \
-  X(kRemoteServerNotFound, "remote-server-not-found", kCancel)   \
-  X(kRemoteServerTimeout, "remote-server-timeout", kWait)        \
-  X(kResourceConstraint, "resource-constraint", kWait)           \
-  X(kServiceUnavailable, "service-unavailable", kCancel)         \
-  X(kSubscriptionRequired, "subscription-required", kAuth)       \
-  X(kUndefinedCondition, "undefined-condition", kCancel)         \
+#define XD_STANZA_CONDITIONS(X)                                 \
+  X(kBadRequest, "bad-request", kModify)                        \
+  X(kConflict, "conflict", kCancel)                             \
+  X(kFeatureNotImplemented, "feature-not-implemented", kCancel) \
+  X(kForbidden, "forbidden", kAuth)                             \
+  X(kGone, "gone", kCancel)                                     \
+  X(kInternalServerError, "internal-server-error", kCancel)     \
+  X(kItemNotFound, "item-not-found", kCancel)                   \
+  X(kJidMalformed, "jid-malformed", kModify)                    \
+  X(kNotAcceptable, "not-acceptable", kModify)                  \
+  X(kNotAllowed, "not-allowed", kCancel)                        \
+  X(kNotAuthorized, "not-authorized", kAuth)                    \
+  X(kPolicyViolation, "policy-violation", kModify)              \
+  X(kRecipientUnavailable, "recipient-unavailable", kWait)      \
+  X(kRedirect, "redirect", kModify)                             \
+  X(kRegistrationRequired, "registration-required", kAuth)      \
+  X(kRemoteServerNotFound, "remote-server-not-found", kCancel)  \
+  X(kRemoteServerTimeout, "remote-server-timeout", kWait)       \
+  X(kResourceConstraint, "resource-constraint", kWait)          \
+  X(kServiceUnavailable, "service-unavailable", kCancel)        \
+  X(kSubscriptionRequired, "subscription-required", kAuth)      \
+  X(kUndefinedCondition, "undefined-condition", kCancel)        \
   X(kUnexpectedRequest, "unexpected-request", kWait)
 
 enum class StanzaCondition : int {

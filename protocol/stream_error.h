@@ -14,31 +14,31 @@ class Element;
 
 // X(enumerator, wire name, message). Values occupy the reserved range
 // [100, 199]; all of them are fatal (RFC 6120 §4.9.1.1: the stream is closed).
-#define XD_STREAM_CONDITIONS(X)                                                        \
-  X(kBadFormat, "bad-format", "the entity sent XML that cannot be processed")          \
+#define XD_STREAM_CONDITIONS(X)                                                             \
+  X(kBadFormat, "bad-format", "the entity sent XML that cannot be processed")               \
   X(kBadNamespacePrefix, "bad-namespace-prefix", "unsupported or missing namespace prefix") \
-  X(kConflict, "conflict", "a new stream conflicts with this one")                     \
-  X(kConnectionTimeout, "connection-timeout", "no traffic for too long")               \
-  X(kHostGone, "host-gone", "the host is no longer served here")                       \
-  X(kHostUnknown, "host-unknown", "the host is not served here")                       \
-  X(kImproperAddressing, "improper-addressing", "missing or invalid 'to' or 'from'")   \
-  X(kInternalServerError, "internal-server-error", "internal server error")             \
-  X(kInvalidFrom, "invalid-from", "the 'from' address is not authorized")              \
-  X(kInvalidNamespace, "invalid-namespace", "wrong stream or content namespace")       \
-  X(kInvalidXml, "invalid-xml", "the XML is invalid")                                  \
-  X(kNotAuthorized, "not-authorized", "not authorized before negotiation completed")   \
-  X(kNotWellFormed, "not-well-formed", "the XML is not well-formed")                   \
-  X(kPolicyViolation, "policy-violation", "a local policy was violated")               \
-  X(kRemoteConnectionFailed, "remote-connection-failed", "remote connection failed")   \
-  X(kReset, "reset", "the stream is being reset")                                      \
-  X(kResourceConstraint, "resource-constraint", "the server lacks resources")          \
-  X(kRestrictedXml, "restricted-xml", "restricted XML (DTD, comment, PI or entity)")   \
-  X(kSeeOtherHost, "see-other-host", "connect to another host")                        \
-  X(kSystemShutdown, "system-shutdown", "the server is shutting down")                 \
-  X(kUndefinedCondition, "undefined-condition", "undefined condition")                 \
-  X(kUnsupportedEncoding, "unsupported-encoding", "only UTF-8 is supported")           \
-  X(kUnsupportedFeature, "unsupported-feature", "a required feature is unsupported")   \
-  X(kUnsupportedStanzaType, "unsupported-stanza-type", "unknown top-level element")    \
+  X(kConflict, "conflict", "a new stream conflicts with this one")                          \
+  X(kConnectionTimeout, "connection-timeout", "no traffic for too long")                    \
+  X(kHostGone, "host-gone", "the host is no longer served here")                            \
+  X(kHostUnknown, "host-unknown", "the host is not served here")                            \
+  X(kImproperAddressing, "improper-addressing", "missing or invalid 'to' or 'from'")        \
+  X(kInternalServerError, "internal-server-error", "internal server error")                 \
+  X(kInvalidFrom, "invalid-from", "the 'from' address is not authorized")                   \
+  X(kInvalidNamespace, "invalid-namespace", "wrong stream or content namespace")            \
+  X(kInvalidXml, "invalid-xml", "the XML is invalid")                                       \
+  X(kNotAuthorized, "not-authorized", "not authorized before negotiation completed")        \
+  X(kNotWellFormed, "not-well-formed", "the XML is not well-formed")                        \
+  X(kPolicyViolation, "policy-violation", "a local policy was violated")                    \
+  X(kRemoteConnectionFailed, "remote-connection-failed", "remote connection failed")        \
+  X(kReset, "reset", "the stream is being reset")                                           \
+  X(kResourceConstraint, "resource-constraint", "the server lacks resources")               \
+  X(kRestrictedXml, "restricted-xml", "restricted XML (DTD, comment, PI or entity)")        \
+  X(kSeeOtherHost, "see-other-host", "connect to another host")                             \
+  X(kSystemShutdown, "system-shutdown", "the server is shutting down")                      \
+  X(kUndefinedCondition, "undefined-condition", "undefined condition")                      \
+  X(kUnsupportedEncoding, "unsupported-encoding", "only UTF-8 is supported")                \
+  X(kUnsupportedFeature, "unsupported-feature", "a required feature is unsupported")        \
+  X(kUnsupportedStanzaType, "unsupported-stanza-type", "unknown top-level element")         \
   X(kUnsupportedVersion, "unsupported-version", "only version 1.0 is supported")
 
 enum class StreamCondition : int {

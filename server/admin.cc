@@ -53,7 +53,8 @@ int run_admin(const ServerConfig& config, const AdminCommand& cmd) {
   if (cmd.kind == AdminCommand::Kind::kDel) {
     StorageError e = accounts->remove(user);
     if (e != StorageError::kOk) {
-      std::fprintf(stderr, "xmppd: %s: %s\n", user.c_str(), std::string(storage_error_name(e)).c_str());
+      std::fprintf(stderr, "xmppd: %s: %s\n", user.c_str(),
+                   std::string(storage_error_name(e)).c_str());
       return 1;
     }
     std::printf("removed %s@%s\n", user.c_str(), config.domain.c_str());
@@ -69,7 +70,8 @@ int run_admin(const ServerConfig& config, const AdminCommand& cmd) {
   StorageError e = cmd.kind == AdminCommand::Kind::kAdd ? accounts->create(account)
                                                         : accounts->update_credentials(account);
   if (e != StorageError::kOk) {
-    std::fprintf(stderr, "xmppd: %s: %s\n", user.c_str(), std::string(storage_error_name(e)).c_str());
+    std::fprintf(stderr, "xmppd: %s: %s\n", user.c_str(),
+                 std::string(storage_error_name(e)).c_str());
     return 1;
   }
   std::printf("%s %s@%s\n", cmd.kind == AdminCommand::Kind::kAdd ? "created" : "updated",

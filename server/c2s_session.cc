@@ -23,7 +23,8 @@ std::unique_ptr<C2sSession> C2sSession::start(Server& server, net::AcceptedSocke
   options.read_rate.burst_ms = static_cast<uint64_t>(c.read_burst_s) * 1000;
   options.tls_handshake_timeout_ms = static_cast<uint64_t>(c.tls_handshake_timeout_s) * 1000;
   net::NetStatus status;
-  session->connection_ = net::Connection::adopt(server.loop(), std::move(socket), *session, options, status);
+  session->connection_ =
+      net::Connection::adopt(server.loop(), std::move(socket), *session, options, status);
   if (!session->connection_) {
     XD_WARN("c2s %s: cannot adopt the connection", address.c_str());
     return nullptr;
@@ -230,16 +231,16 @@ bool C2sSession::find_credentials(std::string_view username, protocol::ScramHash
 }
 
 std::optional<StanzaCondition> C2sSession::register_account(std::string_view username,
-                                                           std::string_view password) {
+                                                            std::string_view password) {
   uint64_t now = server_.loop().now_ms();
   if (!server_.registrations().allowed(peer_ip_, now)) {
     XD_INFO("c2s %s: registration refused (rate limit)", peer_ip_.c_str());
     return StanzaCondition::kResourceConstraint;
   }
   StoredAccount account;
-  if (make_account(username, password,
-                   [this](uint8_t* out, size_t n) { server_.random_bytes(out, n); },
-                   account) != StorageError::kOk) {
+  if (make_account(
+          username, password, [this](uint8_t* out, size_t n) { server_.random_bytes(out, n); },
+          account) != StorageError::kOk) {
     return StanzaCondition::kNotAcceptable;
   }
   switch (server_.accounts().create(account)) {

@@ -18,9 +18,7 @@ namespace xd::server {
 
 class Server;
 
-class C2sSession final : public Session,
-                         private protocol::C2sHost,
-                         private net::ConnectionHandler {
+class C2sSession final : public Session, private protocol::C2sHost, private net::ConnectionHandler {
  public:
   // Takes the accepted socket. Returns null when the socket cannot be
   // adopted (it is closed then).

@@ -26,9 +26,11 @@ struct Setting {
 constexpr int64_t kMaxI = INT64_MAX;
 
 const Setting kSettings[] = {
-    {"server", "domain", &ServerConfig::domain, 0, 0, "the XMPP domain served (RFC 7622 domainpart)"},
+    {"server", "domain", &ServerConfig::domain, 0, 0,
+     "the XMPP domain served (RFC 7622 domainpart)"},
     {"server", "listen", &ServerConfig::listen, 0, 0, "STARTTLS c2s listeners, HOST:PORT"},
-    {"server", "tls_listen", &ServerConfig::tls_listen, 0, 0, "direct-TLS c2s listeners (XEP-0368)"},
+    {"server", "tls_listen", &ServerConfig::tls_listen, 0, 0,
+     "direct-TLS c2s listeners (XEP-0368)"},
     {"server", "data_dir", &ServerConfig::data_dir, 0, 0, "LMDB data directory"},
     {"server", "cert", &ServerConfig::cert, 0, 0, "PEM certificate chain"},
     {"server", "key", &ServerConfig::key, 0, 0, "PEM private key"},
@@ -58,7 +60,8 @@ const Setting kSettings[] = {
      "output queued for one connection before it is closed (policy-violation)"},
     {"limits", "read_rate_bytes", &ServerConfig::read_rate_bytes, 0, kMaxI,
      "sustained read rate per connection in bytes/s (0 = unlimited)"},
-    {"limits", "read_burst_s", &ServerConfig::read_burst_s, 1, 3600, "read burst in seconds of rate"},
+    {"limits", "read_burst_s", &ServerConfig::read_burst_s, 1, 3600,
+     "read burst in seconds of rate"},
     {"limits", "max_auth_failures", &ServerConfig::max_auth_failures, 1, 100,
      "failed SASL attempts per stream before it is closed"},
     {"limits", "max_auth_failures_per_ip_hour", &ServerConfig::max_auth_failures_per_ip_hour, 1,
@@ -203,8 +206,8 @@ bool apply_overrides(const std::vector<std::string>& overrides, ServerConfig& co
 
 bool validate_config(ServerConfig& config, std::string& error) {
   protocol::Jid domain;
-  if (protocol::Jid::parse(config.domain, domain) != protocol::JidError::kOk || domain.has_local() ||
-      !domain.is_bare()) {
+  if (protocol::Jid::parse(config.domain, domain) != protocol::JidError::kOk ||
+      domain.has_local() || !domain.is_bare()) {
     error = "server.domain: '" + config.domain + "' is not a valid domain";
     return false;
   }
@@ -249,7 +252,8 @@ std::string describe_config(const ServerConfig& config) {
             out << v;
           } else {
             out << "[";
-            for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << toml::value<std::string>(v[i]);
+            for (size_t i = 0; i < v.size(); ++i)
+              out << (i ? ", " : "") << toml::value<std::string>(v[i]);
             out << "]";
           }
         },

@@ -18,8 +18,8 @@ bool log_enabled(LogLevel level);
 // printf-style; a trailing newline is added.
 void log_line(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define XD_LOG(level, ...)                                                          \
-  do {                                                                              \
+#define XD_LOG(level, ...)                                                            \
+  do {                                                                                \
     if (::xd::server::log_enabled(level)) ::xd::server::log_line(level, __VA_ARGS__); \
   } while (0)
 #define XD_DEBUG(...) XD_LOG(::xd::server::LogLevel::kDebug, __VA_ARGS__)

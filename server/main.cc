@@ -2,7 +2,6 @@
 // flags), then either checks it, runs an admin command on the account
 // store, or runs the server until SIGTERM/SIGINT.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <string>
 

@@ -16,7 +16,8 @@ int parse_priority(const Element& p) {
   int value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   // RFC 6121 §4.7.2.3: an integer in [-128, +127]; anything else counts as 0.
-  if (ec != std::errc() || ptr != text.data() + text.size() || value < -128 || value > 127) return 0;
+  if (ec != std::errc() || ptr != text.data() + text.size() || value < -128 || value > 127)
+    return 0;
   return value;
 }
 
@@ -141,7 +142,7 @@ void PresenceManager::subscription(Session& origin, const Jid& to, const Element
   out.set_attr("from", from_bare.str());
   out.set_attr("to", contact_str);
   if (!router_.is_local_domain(contact) || !contact.has_local()) return;  // no s2s yet
-  if (!router_.account_exists(contact.local())) return;                  // catalogue F48
+  if (!router_.account_exists(contact.local())) return;                   // catalogue F48
   const std::string& c = contact.local();
   const std::string f = from_bare.bare_str();
   if (type == "subscribe") {

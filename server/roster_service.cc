@@ -154,7 +154,8 @@ void RosterService::handle_set(const IqRequest& request) {
       p.set_attr("type", "unsubscribe");
       p.set_attr("from", from_user.str());
       p.set_attr("to", contact_str);
-      if (inbound_unsubscribe(contact.local(), from_user.str()) && router_.is_local_domain(contact)) {
+      if (inbound_unsubscribe(contact.local(), from_user.str()) &&
+          router_.is_local_domain(contact)) {
         router_.deliver_to_local(contact, p);
       }
     }
@@ -163,7 +164,8 @@ void RosterService::handle_set(const IqRequest& request) {
       p.set_attr("type", "unsubscribed");
       p.set_attr("from", from_user.str());
       p.set_attr("to", contact_str);
-      if (inbound_unsubscribed(contact.local(), from_user.str()) && router_.is_local_domain(contact)) {
+      if (inbound_unsubscribed(contact.local(), from_user.str()) &&
+          router_.is_local_domain(contact)) {
         router_.deliver_to_local(contact, p);
       }
     }

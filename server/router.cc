@@ -140,7 +140,8 @@ void Router::route_iq(Session& origin, const Jid& to, std::unique_ptr<Element> i
   bounce(&origin, *iq, StanzaCondition::kServiceUnavailable);
 }
 
-void Router::dispatch_iq(Session& origin, const Jid& to, const Element& iq, std::string_view target) {
+void Router::dispatch_iq(Session& origin, const Jid& to, const Element& iq,
+                         std::string_view target) {
   const Element* payload = nullptr;
   for (const auto& n : iq.children()) {
     if (n.element) {
@@ -182,7 +183,8 @@ void Router::bounce(Session* origin, const Element& stanza, StanzaCondition cond
     return;
   }
   Jid to;
-  if (const std::string* t = reply->attr("to"); t && Jid::parse(*t, to) == protocol::JidError::kOk) {
+  if (const std::string* t = reply->attr("to");
+      t && Jid::parse(*t, to) == protocol::JidError::kOk) {
     deliver_to_local(to, *reply);
   }
 }

@@ -37,7 +37,8 @@ class Router {
 
   // Sends the error reply for |stanza| to |origin| (or routes it, when the
   // origin is gone). Never answers an error with an error.
-  void bounce(Session* origin, const protocol::Element& stanza, protocol::StanzaCondition condition);
+  void bounce(Session* origin, const protocol::Element& stanza,
+              protocol::StanzaCondition condition);
 
   // Replies to an IQ: |reply| gets type/id/to/from set from |request|.
   void reply(const IqRequest& request, std::unique_ptr<protocol::Element> reply);
@@ -51,7 +52,8 @@ class Router {
   SessionTable& sessions() { return sessions_; }
 
  private:
-  void route_message(Session& origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m);
+  void route_message(Session& origin, const protocol::Jid& to,
+                     std::unique_ptr<protocol::Element> m);
   void route_iq(Session& origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> iq);
   void message_to_bare(Session* origin, const protocol::Jid& bare, const protocol::Element& m);
   void dispatch_iq(Session& origin, const protocol::Jid& to, const protocol::Element& iq,

@@ -200,7 +200,8 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   install_ping(s->modules_, *s->router_);
   install_version(s->modules_, *s->router_);
   install_account(
-      s->modules_, *s->router_, *s->accounts_, [self](uint8_t* out, size_t n) { self->random_bytes(out, n); },
+      s->modules_, *s->router_, *s->accounts_,
+      [self](uint8_t* out, size_t n) { self->random_bytes(out, n); },
       [self](const protocol::Jid& bare) {
         self->kick_account(bare, protocol::StreamCondition::kNotAuthorized);
       });
@@ -216,14 +217,16 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
         error = "listen " + a + ": " + status.to_string();
         return false;
       }
-      XD_INFO("listening on %s (%s)", l->local_address().c_str(), direct ? "direct TLS" : "STARTTLS");
+      XD_INFO("listening on %s (%s)", l->local_address().c_str(),
+              direct ? "direct TLS" : "STARTTLS");
       s->listeners_.push_back(std::move(l));
     }
     return true;
   };
   if (!add_listeners(c.listen, false) || !add_listeners(c.tls_listen, true)) return nullptr;
 
-  s->sigterm_ = std::make_unique<net::SignalWatcher>(s->loop_, SIGTERM, [self] { self->shutdown(); });
+  s->sigterm_ =
+      std::make_unique<net::SignalWatcher>(s->loop_, SIGTERM, [self] { self->shutdown(); });
   s->sigint_ = std::make_unique<net::SignalWatcher>(s->loop_, SIGINT, [self] { self->shutdown(); });
   return s;
 }

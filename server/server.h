@@ -68,7 +68,9 @@ class Server final : private net::NetLoop::PrepareHook {
     return direct_tls ? c2s_direct_ : c2s_starttls_;
   }
   net::NetLoop& loop() { return loop_; }
-  const net::TlsContext* tls_context(bool direct) const { return direct ? direct_tls_.get() : tls_.get(); }
+  const net::TlsContext* tls_context(bool direct) const {
+    return direct ? direct_tls_.get() : tls_.get();
+  }
   AccountStore& accounts() { return *accounts_; }
   SessionTable& sessions() { return sessions_; }
   Router& router() { return *router_; }

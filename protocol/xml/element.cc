@@ -87,8 +87,8 @@ const Element* Element::child(std::string_view name, std::string_view ns) const 
 }
 
 size_t Element::child_element_count() const {
-  return static_cast<size_t>(
-      std::count_if(children_.begin(), children_.end(), [](const Node& n) { return n.element != nullptr; }));
+  return static_cast<size_t>(std::count_if(children_.begin(), children_.end(),
+                                           [](const Node& n) { return n.element != nullptr; }));
 }
 
 size_t Element::remove_children(std::string_view name, std::string_view ns) {

@@ -126,7 +126,8 @@ struct StreamParser::Handlers {
       s.header_.name.assign(q.local);
       s.header_.prefix.assign(q.prefix);
       if (attr_count > s.limits_.max_attributes) {
-        s.fail_from_handler(StreamCondition::kPolicyViolation, "too many attributes on stream header");
+        s.fail_from_handler(StreamCondition::kPolicyViolation,
+                            "too many attributes on stream header");
         return;
       }
       for (const XML_Char** a = atts; *a; a += 2) {
@@ -137,8 +138,7 @@ struct StreamParser::Handlers {
       s.remember_header();
       s.depth_ = 1;
       XML_Parser p = xp(s.parser_);
-      s.completed_ =
-          static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+      s.completed_ = static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
       StreamEvent ev;
       ev.type = StreamEvent::Type::kStreamOpen;
       ev.header = std::move(s.header_);
@@ -199,8 +199,7 @@ struct StreamParser::Handlers {
     if (s.depth_ == 1) {
       // </stream:stream> (RFC 6120 §4.4).
       s.depth_ = 0;
-      s.completed_ =
-          static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+      s.completed_ = static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
       StreamEvent ev;
       ev.type = StreamEvent::Type::kStreamClose;
       s.pending_.push_back(std::move(ev));
@@ -210,8 +209,7 @@ struct StreamParser::Handlers {
     --s.depth_;
     s.open_.pop_back();
     if (s.depth_ == 1) {
-      s.completed_ =
-          static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+      s.completed_ = static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
       StreamEvent ev;
       ev.type = StreamEvent::Type::kStanza;
       ev.stanza = std::move(s.stanza_);
@@ -233,8 +231,7 @@ struct StreamParser::Handlers {
         return;
       }
       XML_Parser p = xp(s.parser_);
-      s.completed_ =
-          static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
+      s.completed_ = static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
       return;
     }
     if (s.over_outstanding_limit_in_handler()) return;
@@ -314,13 +311,26 @@ void StreamParser::remember_header() {
     for (char c : uri) {
       // Escape what could end the attribute value or start markup.
       switch (c) {
-        case '&': r.append("&amp;"); break;
-        case '<': r.append("&lt;"); break;
-        case '\'': r.append("&apos;"); break;
-        case '\t': r.append("&#9;"); break;
-        case '\n': r.append("&#10;"); break;
-        case '\r': r.append("&#13;"); break;
-        default: r.push_back(c);
+        case '&':
+          r.append("&amp;");
+          break;
+        case '<':
+          r.append("&lt;");
+          break;
+        case '\'':
+          r.append("&apos;");
+          break;
+        case '\t':
+          r.append("&#9;");
+          break;
+        case '\n':
+          r.append("&#10;");
+          break;
+        case '\r':
+          r.append("&#13;");
+          break;
+        default:
+          r.push_back(c);
       }
     }
     r.push_back('\'');

@@ -157,7 +157,7 @@ class StreamParser {
   // Events produced by the last parse step: one, except for an empty root
   // element (<stream:stream/>), whose start and end share a token.
   std::deque<StreamEvent> pending_;
-  std::string backlog_;  // input fed while suspended, parsed once drained
+  std::string backlog_;        // input fed while suspended, parsed once drained
   std::string replay_header_;  // see remember_header(); empty before the header
   StreamCondition error_ = StreamCondition::kUndefinedCondition;
   std::string error_detail_;

@@ -1,6 +1,5 @@
-#include "server/modules/modules.h"
-
 #include "protocol/jid/precis.h"
+#include "server/modules/modules.h"
 
 namespace xd::server {
 

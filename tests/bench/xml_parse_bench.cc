@@ -30,24 +30,40 @@ std::string make_corpus(size_t stanzas, size_t* count) {
     // 60% messages with body + receipt request + origin-id, 15% receipts,
     // 10% displayed markers, 10% presence, 5% iq ping.
     switch (i % 20) {
-      case 0: case 1: case 2: case 3: case 4: case 5:
-      case 6: case 7: case 8: case 9: case 10: case 11:
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+      case 5:
+      case 6:
+      case 7:
+      case 8:
+      case 9:
+      case 10:
+      case 11:
         s += "<message to='" + to + "' type='chat' id='m" + id +
              "'><body>Hello there, this is message number " + id +
              " &amp; it has a typical length.</body><request xmlns='urn:xmpp:receipts'/>"
              "<markable xmlns='urn:xmpp:chat-markers:0'/><origin-id xmlns='urn:xmpp:sid:0' id='o" +
              id + "'/></message>";
         break;
-      case 12: case 13: case 14:
+      case 12:
+      case 13:
+      case 14:
         s += "<message to='" + to + "' id='r" + id + "'><received xmlns='urn:xmpp:receipts' id='m" +
              id + "'/></message>";
         break;
-      case 15: case 16:
-        s += "<message to='" + to + "' type='chat'><displayed xmlns='urn:xmpp:chat-markers:0' id='m" +
-             id + "'/></message>";
+      case 15:
+      case 16:
+        s += "<message to='" + to +
+             "' type='chat'><displayed xmlns='urn:xmpp:chat-markers:0' id='m" + id +
+             "'/></message>";
         break;
-      case 17: case 18:
-        s += "<presence><show>away</show><status>In a meeting</status><priority>5</priority></presence>";
+      case 17:
+      case 18:
+        s += "<presence><show>away</show><status>In a "
+             "meeting</status><priority>5</priority></presence>";
         break;
       default:
         s += "<iq type='get' id='p" + id + "' to='example.com'><ping xmlns='urn:xmpp:ping'/></iq>";

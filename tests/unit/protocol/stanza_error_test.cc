@@ -46,8 +46,8 @@ TEST_CASE("make_error_reply never answers an error with an error (RFC 6120 §8.3
 
 TEST_CASE("make_error_child: explicit type, by, text and application condition") {
   StanzaError err{StanzaCondition::kNotAllowed, StanzaErrorType::kModify, "too big", "example.com"};
-  auto child =
-      make_error_child(err, "jabber:client", std::make_unique<Element>("urn:xmpp:errors", "stanza-too-big"));
+  auto child = make_error_child(err, "jabber:client",
+                                std::make_unique<Element>("urn:xmpp:errors", "stanza-too-big"));
   CHECK(to_xml(*child, "jabber:client") ==
         "<error type='modify' by='example.com'>"
         "<not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"

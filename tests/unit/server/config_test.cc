@@ -1,7 +1,6 @@
 #include "server/config.h"
 
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <cstdio>

@@ -27,7 +27,9 @@ class FakeSession final : public Session {
  public:
   explicit FakeSession(const std::string& full) { Jid::parse(full, jid_); }
   const Jid& jid() const override { return jid_; }
-  void deliver(const Element& stanza) override { got.push_back(xd::protocol::to_xml(stanza, "jabber:client")); }
+  void deliver(const Element& stanza) override {
+    got.push_back(xd::protocol::to_xml(stanza, "jabber:client"));
+  }
   void kick(xd::protocol::StreamCondition, std::string_view) override { kicked = true; }
   std::vector<std::string> got;
   bool kicked = false;
@@ -66,7 +68,8 @@ struct World {
       REQUIRE(accounts.create(a) == StorageError::kOk);
     }
     router = std::make_unique<Router>(domain, accounts, sessions, modules);
-    roster = std::make_unique<RosterService>(rosters, *router, [this] { return "push" + std::to_string(++ids); });
+    roster = std::make_unique<RosterService>(rosters, *router,
+                                             [this] { return "push" + std::to_string(++ids); });
     presence = std::make_unique<PresenceManager>(*router, *roster);
     router->set_presence_manager(presence.get());
     roster->install(modules);

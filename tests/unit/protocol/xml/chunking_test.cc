@@ -79,7 +79,9 @@ TEST_CASE("C27: hibernating between reads changes nothing") {
   for (const std::string& in : corpus()) {
     CAPTURE(in);
     auto whole = parse_all(in);
-    CHECK(parse_split(in, [](size_t) { return 1; }, post_auth_parser_limits(), true) == whole);
-    CHECK(parse_split(in, [](size_t) { return 5; }, post_auth_parser_limits(), true) == whole);
+    CHECK(parse_split(
+              in, [](size_t) { return 1; }, post_auth_parser_limits(), true) == whole);
+    CHECK(parse_split(
+              in, [](size_t) { return 5; }, post_auth_parser_limits(), true) == whole);
   }
 }

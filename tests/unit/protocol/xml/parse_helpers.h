@@ -62,7 +62,8 @@ inline std::vector<std::string> parse_split(std::string_view input,
 
 inline std::vector<std::string> parse_all(std::string_view input,
                                           const ParserLimits& limits = post_auth_parser_limits()) {
-  return parse_split(input, [](size_t rest) { return rest; }, limits);
+  return parse_split(
+      input, [](size_t rest) { return rest; }, limits);
 }
 
 inline const char* kHeader =

@@ -18,7 +18,8 @@ TEST_CASE("C24: attribute and namespace-declaration floods stop at the per-eleme
   for (int i = 0; i < 30000; ++i) attrs += " a" + std::to_string(i) + "='1'";
   CHECK(last(parse_all(hdr() + "<message" + attrs + "/>")) == "error policy-violation");
   std::string decls;
-  for (int i = 0; i < 20000; ++i) decls += " xmlns:p" + std::to_string(i) + "='urn:x" + std::to_string(i) + "'";
+  for (int i = 0; i < 20000; ++i)
+    decls += " xmlns:p" + std::to_string(i) + "='urn:x" + std::to_string(i) + "'";
   CHECK(last(parse_all(hdr() + "<message" + decls + "/>")) == "error policy-violation");
   // The cap is inclusive: exactly 64 attributes pass, 65 do not.
   std::string sixty_four;
@@ -26,8 +27,8 @@ TEST_CASE("C24: attribute and namespace-declaration floods stop at the per-eleme
   CHECK(parse_all(hdr() + "<message" + sixty_four + "/>").size() == 2);
   CHECK(last(parse_all(hdr() + "<message" + sixty_four + " z='1'/>")) == "error policy-violation");
   // The stream header is held to the same caps.
-  CHECK(last(parse_all("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'" + attrs + ">")) ==
-        "error policy-violation");
+  CHECK(last(parse_all("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'" + attrs +
+                       ">")) == "error policy-violation");
 }
 
 TEST_CASE("C25a: a complete 300 KiB stanza is a policy-violation after auth") {
@@ -76,9 +77,9 @@ TEST_CASE("C26: a trickled giant token is cheap with deferral on and still deliv
 
 TEST_CASE("C28: pre-auth limits: 8 KiB and 32 elements") {
   std::string big(20 * 1024, 'A');
-  auto ev = parse_all(hdr() + "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
-                          big + "</auth>",
-                      pre_auth_parser_limits());
+  auto ev = parse_all(
+      hdr() + "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + big + "</auth>",
+      pre_auth_parser_limits());
   CHECK(last(ev) == "error policy-violation");
   std::string forty;
   for (int i = 0; i < 40; ++i) forty += "<x/>";

@@ -68,7 +68,8 @@ TEST_CASE("B12: XXE and external parameter entities are restricted-xml") {
 }
 
 TEST_CASE("B13: comments pre-auth, between stanzas and inside a stanza are restricted-xml") {
-  CHECK(parse_all("<!-- x --><stream:stream/>") == std::vector<std::string>{"error restricted-xml"});
+  CHECK(parse_all("<!-- x --><stream:stream/>") ==
+        std::vector<std::string>{"error restricted-xml"});
   CHECK(last(parse_all(hdr() + "<presence/><!-- x -->")) == "error restricted-xml");
   auto in_stanza = parse_all(hdr() + "<message><body>a<!-- x -->b</body></message>");
   CHECK(last(in_stanza) == "error restricted-xml");

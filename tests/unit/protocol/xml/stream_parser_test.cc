@@ -164,15 +164,18 @@ TEST_CASE("parser: CDATA is accepted and re-serialised escaped (catalogue B17)")
                       "<message><body><![CDATA[</body></message><message>]]]]><![CDATA[>]]></body>"
                       "</message>");
   REQUIRE(ev.size() == 2);
-  CHECK(ev[1] ==
-        "stanza <message><body>&lt;/body&gt;&lt;/message&gt;&lt;message&gt;]]&gt;</body></message>");
+  CHECK(
+      ev[1] ==
+      "stanza <message><body>&lt;/body&gt;&lt;/message&gt;&lt;message&gt;]]&gt;</body></message>");
 }
 
 TEST_CASE("parser: predefined entities and character references round-trip (catalogue B15)") {
   auto ev = parse_all(std::string(kHeader) +
                       "<message><body>&amp;&lt;&gt;&quot;&apos;&#x1F600;&#65;</body></message>");
   REQUIRE(ev.size() == 2);
-  CHECK(ev[1] == "stanza <message><body>&amp;&lt;&gt;\"'\xF0\x9F\x98\x80" "A</body></message>");
+  CHECK(ev[1] ==
+        "stanza <message><body>&amp;&lt;&gt;\"'\xF0\x9F\x98\x80"
+        "A</body></message>");
 }
 
 TEST_CASE("parser: a restart keeps the limits and needs a new header") {
