@@ -323,6 +323,50 @@ def c_i57_slow_reader_closed(server):
     canary(server)
 
 
+def fd_count(server):
+    return len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+
+
+def c_i59_per_ip_unauthenticated_cap(server):
+    # Loopback is exempt by default; this case turns the exemption off. The
+    # harness's start-up probe must be gone before the count starts.
+    time.sleep(0.5)
+    held = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(5)]
+    time.sleep(0.3)
+    for _ in range(3):
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        extra.settimeout(5)
+        # Refused at accept with no XMPP error: the connection just ends.
+        try:
+            data = extra.recv(100)
+        except ConnectionResetError:
+            data = b""
+        check(data == b"", f"a connection over the cap is closed without a stream: {data!r}")
+        extra.close()
+    check(server.read_log().count("per-IP limit") == 3, "three refusals logged")
+    for s in held:
+        s.close()
+    time.sleep(0.5)
+    canary(server)
+
+
+def c_i61_connect_churn_returns_fds(server):
+    canary(server)
+    time.sleep(0.5)
+    baseline = fd_count(server)
+    for i in range(300):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        if i % 2:
+            s.sendall(b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx")
+        s.close()
+    for _ in range(50):
+        if fd_count(server) <= baseline:
+            break
+        time.sleep(0.1)
+    check(fd_count(server) <= baseline, f"fds back to baseline: {fd_count(server)} > {baseline}")
+    canary(server)
+
+
 def c_sigterm_system_shutdown(server):
     pw = add_user(server, "alice")
     c = Raw(server.port)
@@ -338,6 +382,8 @@ EXTRA_ARGS = {"i56_negotiation_timeout": ["--set", "negotiation_timeout_s=1"],
               "i62_idle_peer_pinged_then_closed": ["--set", "idle_ping_s=1", "--set", "idle_close_s=1"],
               "i62_idle_peer_answering_stays": ["--set", "idle_ping_s=1", "--set", "idle_close_s=2"],
               "f47_session_cap": ["--set", "sessions_per_account=2"],
+              "i59_per_ip_unauthenticated_cap": ["--set", "loopback_exempt=false",
+                                                 "--set", "max_unauthenticated_per_ip=5"],
               "i57_slow_reader_closed": ["--set", "write_queue_bytes=65536",
                                          "--set", "read_rate_bytes=0"]}
 

@@ -1,0 +1,126 @@
+// LoginSession: one load-generator client connection to any standard XMPP
+// server. It drives the connection through stream header, optional STARTTLS
+// (RFC 6120 §5), SASL SCRAM-SHA-1/-256 or PLAIN (§6), stream restart and
+// resource binding (§7), then hands every incoming <message/> body to its
+// observer and lets the owner write preformatted stanzas. It is a measuring
+// tool, not a conforming client: it never retries, never sends presence,
+// never follows redirects, and never lets a protocol failure throw.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "net/connection.h"
+#include "net/net_loop.h"
+#include "net/tls_context.h"
+#include "protocol/sasl/scram.h"
+#include "protocol/xml/stream_parser.h"
+
+namespace xd::client {
+
+enum class SaslMech { kScramSha1, kScramSha256, kPlain };
+
+// Everything one session needs; plain data copied by the session.
+struct SessionConfig {
+  std::string server;  // numeric "IP:PORT"
+  std::string domain;  // the 'to' of the stream header and the JID domain
+  std::string username;
+  std::string password;  // raw; SCRAM prepares it with OpaqueString
+  std::string resource;
+  SaslMech mech = SaslMech::kScramSha1;
+  // STARTTLS when set (must outlive the session); the certificate must verify
+  // for |tls_host| (the domain when empty).
+  const net::TlsContext* tls = nullptr;
+  std::string tls_host;
+};
+
+class LoginSession;
+
+// What the owner of sessions is told. Calls come from the loop thread
+// inside the session's connection callbacks; the observer must not destroy
+// the session during any call (it may call close()).
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  // Resource binding succeeded; the session accepts send() from now on.
+  virtual void on_bound(LoginSession& session) = 0;
+  // A <message/> arrived after binding: its <body/> text (empty if none),
+  // and whether it is type='error' (a bounce).
+  virtual void on_message(LoginSession& session, std::string_view body, bool is_error) = 0;
+  // The connection ended; called exactly once per started session. |reason|
+  // is "closed" after our own close(), else why it failed.
+  virtual void on_ended(LoginSession& session, std::string_view reason) = 0;
+};
+
+class LoginSession final : private net::ConnectionHandler {
+ public:
+  // |loop| and |observer| must outlive the session. |tag| is free for the
+  // owner (an index into its own tables).
+  LoginSession(net::NetLoop& loop, const SessionConfig& config, SessionObserver& observer,
+               std::size_t tag);
+  ~LoginSession() override;
+  LoginSession(const LoginSession&) = delete;
+  LoginSession& operator=(const LoginSession&) = delete;
+
+  // Starts connecting. Returns false with |error| set on a synchronous
+  // failure, in which case no observer call will ever happen.
+  bool start(std::string& error);
+  // Appends preformatted stanza bytes to the output queue (dropped unless
+  // bound). Never calls back.
+  void send(std::string_view stanza);
+  // Sends </stream:stream> and closes after the flush; on_ended("closed")
+  // follows later. Idempotent.
+  void close();
+  // Frees the XML parser state while idle (StreamParser::hibernate).
+  void hibernate() { parser_->hibernate(); }
+
+  std::size_t tag() const { return tag_; }
+  bool bound() const { return state_ == State::kBound; }
+  // The full JID the server assigned (empty before binding).
+  const std::string& jid() const { return jid_; }
+
+ private:
+  enum class State : std::uint8_t {
+    kIdle,
+    kAwaitFeatures,
+    kAwaitProceed,
+    kAwaitTls,
+    kAwaitSaslResult,
+    kAwaitBindFeatures,
+    kAwaitBind,
+    kBound,
+    kClosing,
+    kEnded,
+  };
+
+  // net::ConnectionHandler.
+  void on_read(net::Connection& connection, std::string_view plaintext) override;
+  void on_tls_ready(net::Connection& connection) override;
+  void on_closed(net::Connection& connection, std::string_view reason) override;
+
+  void send_header();
+  // Handles one stanza; returns false when the session failed (closing).
+  bool handle_stanza(const protocol::Element& stanza);
+  bool on_features(const protocol::Element& features);
+  bool on_sasl(const protocol::Element& stanza);
+  void answer_iq(const protocol::Element& iq);
+  void fail(std::string reason);
+
+  net::NetLoop* loop_;
+  SessionConfig config_;
+  SessionObserver* observer_;
+  std::size_t tag_;
+  std::unique_ptr<net::Connection> conn_;
+  std::unique_ptr<protocol::StreamParser> parser_;
+  std::unique_ptr<protocol::ScramClient> scram_;
+  std::string jid_;
+  std::string failure_;
+  State state_ = State::kIdle;
+  bool tls_done_ = false;
+};
+
+}  // namespace xd::client
