@@ -1,9 +1,26 @@
 #include "server/router.h"
 
+#include <algorithm>
+
 #include "server/presence_manager.h"
 #include "server/session.h"
 
 namespace xd::server {
+
+namespace {
+
+constexpr std::string_view kCarbonsNs = "urn:xmpp:carbons:2";
+constexpr std::string_view kForwardNs = "urn:xmpp:forward:0";
+
+// XEP-0280 §6.1: chat messages are copied, unless marked private
+// (XEP-0280 §7) or no-copy (XEP-0334).
+bool carbon_eligible(const protocol::Element& m) {
+  return m.attr_or("type") == "chat" && !m.child("private", kCarbonsNs) &&
+         !m.child("no-copy", "urn:xmpp:hints") && !m.child("received", kCarbonsNs) &&
+         !m.child("sent", kCarbonsNs);
+}
+
+}  // namespace
 
 using protocol::Element;
 using protocol::Jid;
@@ -58,9 +75,12 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
     bounce(&origin, *m, StanzaCondition::kServiceUnavailable);
     return;
   }
+  const bool carbons = carbon_eligible(*m);
+  if (carbons) send_carbons(origin.jid().bare(), *m, "sent", {&origin});
   if (!to.is_bare()) {
     if (Session* s = sessions_.find(to)) {
       s->deliver(*m);
+      if (carbons) send_carbons(to.bare(), *m, "received", {s});
       return;
     }
     // RFC 6121 §8.5.3.2.1: no such resource. Chat, normal and headline
@@ -89,17 +109,39 @@ void Router::message_to_bare(Session* origin, const Jid& bare, const Element& m)
   for (Session* s : resources) {
     if (s->available() && s->priority() >= 0 && s->priority() > best) best = s->priority();
   }
-  bool delivered = false;
+  std::vector<Session*> delivered;
   for (Session* s : resources) {
     if (!s->available() || s->priority() < 0) continue;
     if (type != "headline" && s->priority() != best) continue;
     s->deliver(m);
-    delivered = true;
+    delivered.push_back(s);
   }
-  if (delivered) return;
+  if (!delivered.empty()) {
+    if (carbon_eligible(m)) send_carbons(bare, m, "received", delivered);
+    return;
+  }
   // TODO(delivery issue): store offline in the durable queue and push.
   // Until then RFC 6121 §8.5.2.2.1 option (b): service-unavailable.
   if (type != "headline") bounce(origin, m, StanzaCondition::kServiceUnavailable);
+}
+
+void Router::send_carbons(const Jid& account, const Element& m, std::string_view direction,
+                          const std::vector<Session*>& skip) {
+  std::unique_ptr<Element> wrapper;
+  for (Session* s : sessions_.resources(account)) {
+    if (!s->carbons_enabled()) continue;
+    if (std::find(skip.begin(), skip.end(), s) != skip.end()) continue;
+    if (!wrapper) {
+      wrapper = std::make_unique<Element>("jabber:client", "message");
+      wrapper->set_attr("from", account.bare_str());
+      wrapper->set_attr("type", "chat");
+      Element& forwarded =
+          wrapper->add_child(kCarbonsNs, direction).add_child(kForwardNs, "forwarded");
+      forwarded.add_child(m.clone());
+    }
+    wrapper->set_attr("to", s->jid().str());
+    s->deliver(*wrapper);
+  }
 }
 
 void Router::route_iq(Session& origin, const Jid& to, std::unique_ptr<Element> iq) {

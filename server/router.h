@@ -56,6 +56,10 @@ class Router {
                      std::unique_ptr<protocol::Element> m);
   void route_iq(Session& origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> iq);
   void message_to_bare(Session* origin, const protocol::Jid& bare, const protocol::Element& m);
+  // XEP-0280 §6: copies of an eligible chat message to the carbons-enabled
+  // resources of |account| that did not get it themselves.
+  void send_carbons(const protocol::Jid& account, const protocol::Element& m,
+                    std::string_view direction, const std::vector<Session*>& skip);
   void dispatch_iq(Session& origin, const protocol::Jid& to, const protocol::Element& iq,
                    std::string_view target);
 

@@ -199,6 +199,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   install_disco(s->modules_, *s->router_);
   install_ping(s->modules_, *s->router_);
   install_version(s->modules_, *s->router_);
+  install_carbons(s->modules_, *s->router_);
   install_account(
       s->modules_, *s->router_, *s->accounts_,
       [self](uint8_t* out, size_t n) { self->random_bytes(out, n); },

@@ -46,9 +46,14 @@ class Session {
   bool interested_in_roster() const { return roster_requested_; }
   void set_interested_in_roster() { roster_requested_ = true; }
 
+  // XEP-0280: this resource wants copies of its account's chat messages.
+  bool carbons_enabled() const { return carbons_; }
+  void set_carbons(bool on) { carbons_ = on; }
+
  private:
   bool available_ = false;
   bool roster_requested_ = false;
+  bool carbons_ = false;
   int priority_ = 0;
   std::unique_ptr<protocol::Element> last_presence_;
 };

@@ -76,10 +76,14 @@ class LoginSession final : private net::ConnectionHandler {
   // follows later. Idempotent.
   void close();
   // Frees the XML parser state while idle (StreamParser::hibernate).
-  void hibernate() { parser_->hibernate(); }
+  void hibernate() {
+    if (parser_) parser_->hibernate();
+  }
 
   std::size_t tag() const { return tag_; }
   bool bound() const { return state_ == State::kBound; }
+  // Binding succeeded at some point (still true after the session ended).
+  bool was_bound() const { return was_bound_; }
   // The full JID the server assigned (empty before binding).
   const std::string& jid() const { return jid_; }
 
@@ -121,6 +125,7 @@ class LoginSession final : private net::ConnectionHandler {
   std::string failure_;
   State state_ = State::kIdle;
   bool tls_done_ = false;
+  bool was_bound_ = false;
 };
 
 }  // namespace xd::client

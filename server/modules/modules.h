@@ -22,6 +22,10 @@ void install_ping(ModuleRegistry& modules, Router& router);
 // XEP-0092: software version of the server.
 void install_version(ModuleRegistry& modules, Router& router);
 
+// XEP-0280 message carbons: enable/disable per resource; the router makes
+// the copies.
+void install_carbons(ModuleRegistry& modules, Router& router);
+
 // XEP-0077 after authentication: password change and account removal by
 // the account itself. |random_bytes| draws salts; |on_removed| lets the
 // server end the account's sessions.

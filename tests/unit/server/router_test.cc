@@ -298,3 +298,44 @@ TEST_CASE("account module: password change and removal by the account itself (XE
   CHECK(w.accounts.get("alice", stored) == StorageError::kNotFound);
   CHECK(removed == std::vector<std::string>{"alice@example.com"});
 }
+
+TEST_CASE("carbons: received and sent copies to the account's other resources (XEP-0280)") {
+  World w;
+  install_carbons(w.modules, *w.router);
+  FakeSession& phone = w.online("alice@example.com/phone");
+  FakeSession& laptop = w.online("alice@example.com/laptop");
+  FakeSession& tablet = w.online("alice@example.com/tablet");  // never enables carbons
+  FakeSession& bob = w.online("bob@example.com/desk");
+  for (FakeSession* s : {&phone, &laptop}) {
+    auto enable = std::make_unique<Element>("jabber:client", "iq");
+    enable->set_attr("type", "set");
+    enable->set_attr("id", "e1");
+    enable->set_attr("to", "example.com");
+    enable->add_child("urn:xmpp:carbons:2", "enable");
+    w.router->route_from_client(*s, std::move(enable));
+    CHECK(s->saw("<iq type='result' id='e1'"));
+    s->got.clear();
+  }
+  tablet.got.clear();
+  w.send(bob, "alice@example.com/phone", "message", "chat", "to-phone");
+  CHECK(phone.saw(">to-phone<"));
+  CHECK(laptop.saw("<received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>"));
+  CHECK(laptop.saw(">to-phone<"));
+  CHECK_FALSE(tablet.saw("to-phone"));
+  laptop.got.clear();
+  w.send(phone, "bob@example.com/desk", "message", "chat", "from-phone");
+  CHECK(bob.saw(">from-phone<"));
+  CHECK(laptop.saw("<sent xmlns='urn:xmpp:carbons:2'>"));
+  CHECK(laptop.saw(">from-phone<"));
+  CHECK_FALSE(phone.saw("<sent"));  // never back to the sender itself
+  laptop.got.clear();
+  // Private messages are not copied (XEP-0280 §7).
+  auto secret = std::make_unique<Element>("jabber:client", "message");
+  secret->set_attr("to", "alice@example.com/phone");
+  secret->set_attr("type", "chat");
+  secret->add_child("jabber:client", "body").add_text("psst");
+  secret->add_child("urn:xmpp:carbons:2", "private");
+  w.router->route_from_client(bob, std::move(secret));
+  CHECK(phone.saw("psst"));
+  CHECK_FALSE(laptop.saw("psst"));
+}

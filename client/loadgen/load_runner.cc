@@ -1,0 +1,374 @@
+#include "client/loadgen/load_runner.h"
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+#include "protocol/xml/serializer.h"
+
+namespace xd::client {
+namespace {
+
+// Wall-clock-free monotonic nanoseconds; sender and receiver share the
+// process, so the timestamps in bodies are directly comparable.
+std::uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+double seconds_between(std::uint64_t from_ns, std::uint64_t to_ns) {
+  return static_cast<double>(to_ns - from_ns) / 1e9;
+}
+
+std::string_view mech_label(SaslMech mech) {
+  switch (mech) {
+    case SaslMech::kScramSha1:
+      return "SCRAM-SHA-1";
+    case SaslMech::kScramSha256:
+      return "SCRAM-SHA-256";
+    case SaslMech::kPlain:
+      return "PLAIN";
+  }
+  return "?";
+}
+
+// Parses "seq:timestamp_ns"; false for anything else.
+bool parse_body(std::string_view body, std::uint64_t& seq, std::uint64_t& ts) {
+  const std::size_t colon = body.find(':');
+  if (colon == std::string_view::npos) return false;
+  const char* end = body.data() + colon;
+  auto r1 = std::from_chars(body.data(), end, seq);
+  if (r1.ec != std::errc() || r1.ptr != end) return false;
+  auto r2 = std::from_chars(end + 1, body.data() + body.size(), ts);
+  return r2.ec == std::errc() && r2.ptr == body.data() + body.size();
+}
+
+double percentile_us(std::vector<std::uint64_t>& values, double p) {
+  if (values.empty()) return 0;
+  std::size_t k = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+  return static_cast<double>(values[k]) / 1e3;
+}
+
+}  // namespace
+
+LoadRunner::LoadRunner(net::NetLoop& loop, const LoadOptions& options)
+    : loop_(&loop), options_(options) {}
+
+LoadRunner::~LoadRunner() { shutdown(); }
+
+void LoadRunner::shutdown() {
+  timer_.reset();
+  deadline_.reset();
+  sigint_.reset();
+  sigterm_.reset();
+  closing_ = true;
+  // Connection destructors release sockets without calling back.
+  sessions_.clear();
+}
+
+SessionConfig LoadRunner::config_for(std::size_t index) const {
+  SessionConfig config;
+  config.server = options_.server;
+  config.domain = options_.domain;
+  config.password = options_.password;
+  config.mech = options_.mech;
+  config.tls = tls_.get();
+  config.tls_host = options_.tls_host;
+  const std::size_t users = std::max<std::size_t>(options_.users, 1);
+  std::size_t user = index % users;
+  switch (options_.mode) {
+    case LoadMode::kLogin:
+      config.resource = "l" + std::to_string(index);
+      break;
+    case LoadMode::kIdle:
+      config.resource = "i" + std::to_string(index);
+      break;
+    case LoadMode::kThroughput: {
+      // Sessions alternate sender, receiver; the receiver of pair i is on
+      // the next account so messages cross accounts when users > 1.
+      const std::size_t pair = index / 2;
+      const bool receiver = index % 2 == 1;
+      user = (pair + (receiver ? 1 : 0)) % users;
+      config.resource = (receiver ? "r" : "s") + std::to_string(pair);
+      break;
+    }
+  }
+  config.username = options_.user_prefix + std::to_string(user);
+  return config;
+}
+
+bool LoadRunner::start(std::string& error) {
+  if (options_.tls) {
+    tls_ = net::TlsContext::client(options_.ca_file, error);
+    if (!tls_) return false;
+  }
+  total_ = options_.mode == LoadMode::kThroughput ? 2 * options_.pairs : options_.connections;
+  if (total_ == 0) {
+    error = "nothing to do (0 connections)";
+    return false;
+  }
+  sessions_.reserve(total_);
+  if (options_.mode == LoadMode::kThroughput) pairs_.resize(options_.pairs);
+  auto stop = [this] {
+    std::fprintf(stderr, "xd-loadgen: interrupted\n");
+    finish(exit_code_ ? exit_code_ : (options_.mode == LoadMode::kIdle ? 0 : 1));
+  };
+  sigint_ = std::make_unique<net::SignalWatcher>(*loop_, SIGINT, stop);
+  sigterm_ = std::make_unique<net::SignalWatcher>(*loop_, SIGTERM, stop);
+  sigint_->unref();
+  sigterm_->unref();
+  deadline_ = std::make_unique<net::Timer>(*loop_, [this] {
+    std::fprintf(stderr, "xd-loadgen: logins timed out: %zu bound, %zu failed of %zu\n", bound_,
+                 failed_, total_);
+    finish(1);
+  });
+  deadline_->start(static_cast<std::uint64_t>(options_.login_timeout * 1000));
+  login_start_ns_ = now_ns();
+  pump();
+  if (next_ == 0) {
+    error = "could not start any connection";
+    return false;
+  }
+  return true;
+}
+
+void LoadRunner::pump() {
+  while (!finished_ && in_progress_ < options_.concurrency && next_ < total_) {
+    const std::size_t index = next_++;
+    sessions_.push_back(std::make_unique<LoginSession>(*loop_, config_for(index), *this, index));
+    std::string error;
+    if (!sessions_.back()->start(error)) {
+      if (failed_ < 5) std::fprintf(stderr, "xd-loadgen: connect: %s\n", error.c_str());
+      ++failed_;
+      continue;
+    }
+    ++in_progress_;
+  }
+  if (!logins_finished_ && bound_ + failed_ == total_) logins_done();
+}
+
+void LoadRunner::on_bound(LoginSession& session) {
+  --in_progress_;
+  ++bound_;
+  if (options_.mode == LoadMode::kLogin) session.close();
+  pump();
+}
+
+void LoadRunner::on_ended(LoginSession& session, std::string_view reason) {
+  if (closing_) return;
+  if (session.was_bound()) {
+    if (options_.mode != LoadMode::kLogin && !finished_) {
+      ++dropped_;
+      if (dropped_ <= 5)
+        std::fprintf(stderr, "xd-loadgen: %s dropped: %.*s\n", session.jid().c_str(),
+                     static_cast<int>(reason.size()), reason.data());
+    }
+    return;
+  }
+  // Never bound: a failed login.
+  --in_progress_;
+  ++failed_;
+  if (failed_ <= 5)
+    std::fprintf(stderr, "xd-loadgen: login %zu failed: %.*s\n", session.tag(),
+                 static_cast<int>(reason.size()), reason.data());
+  pump();
+}
+
+void LoadRunner::logins_done() {
+  logins_finished_ = true;
+  login_end_ns_ = now_ns();
+  deadline_->stop();
+  const double secs = seconds_between(login_start_ns_, login_end_ns_);
+  const double rate = secs > 0 ? static_cast<double>(bound_) / secs : 0;
+  std::printf("%s-logins: ok=%zu failed=%zu seconds=%.3f logins_per_s=%.0f mech=%.*s tls=%d "
+              "concurrency=%zu\n",
+              options_.mode == LoadMode::kLogin        ? "login"
+              : options_.mode == LoadMode::kThroughput ? "throughput"
+                                                       : "idle",
+              bound_, failed_, secs, rate, static_cast<int>(mech_label(options_.mech).size()),
+              mech_label(options_.mech).data(), options_.tls ? 1 : 0, options_.concurrency);
+  std::fflush(stdout);
+  if (failed_ > 0) exit_code_ = 1;
+  switch (options_.mode) {
+    case LoadMode::kLogin:
+      finish(exit_code_);
+      break;
+    case LoadMode::kThroughput:
+      start_throughput();
+      break;
+    case LoadMode::kIdle:
+      for (auto& session : sessions_) {
+        if (session->bound()) session->hibernate();
+      }
+      std::printf("idle: all-bound=%zu holding=%s\n", bound_,
+                  options_.hold_seconds > 0 ? "timer" : "until-signal");
+      std::fflush(stdout);
+      if (options_.hold_seconds > 0) {
+        timer_ = std::make_unique<net::Timer>(*loop_, [this] { finish(exit_code_); });
+        timer_->start(static_cast<std::uint64_t>(options_.hold_seconds * 1000));
+      } else {
+        // Only the signals keep the loop waiting now.
+        timer_ = std::make_unique<net::Timer>(*loop_, [] {});
+        timer_->start_repeating(3'600'000, 3'600'000);
+      }
+      break;
+  }
+}
+
+void LoadRunner::start_throughput() {
+  for (std::size_t k = 0; k < sessions_.size(); ++k) {
+    LoginSession* session = sessions_[k].get();
+    Pair& pair = pairs_[session->tag() / 2];
+    (session->tag() % 2 == 0 ? pair.sender : pair.receiver) = session;
+  }
+  std::size_t active = 0;
+  for (Pair& pair : pairs_) {
+    if (!pair.sender || !pair.receiver || !pair.sender->bound() || !pair.receiver->bound() ||
+        pair.receiver->jid().empty())
+      continue;
+    pair.active = true;
+    ++active;
+    pair.prefix = "<message type='chat' to='";
+    protocol::append_escaped_attr(pair.prefix, pair.receiver->jid());
+    pair.prefix += "'><body>";
+  }
+  latencies_ns_.reserve(1 << 20);
+  measuring_ = true;
+  window_start_ns_ = now_ns();
+  for (Pair& pair : pairs_) {
+    if (!pair.active) continue;
+    for (std::size_t w = 0; w < options_.window; ++w) send_next(pair);
+  }
+  std::fprintf(stderr, "xd-loadgen: %zu pairs active, measuring %.1f s\n", active,
+               options_.seconds);
+  timer_ = std::make_unique<net::Timer>(*loop_, [this] { end_window(); });
+  timer_->start(static_cast<std::uint64_t>(options_.seconds * 1000));
+}
+
+void LoadRunner::send_next(Pair& pair) {
+  char tail[64];
+  const std::uint64_t seq = pair.sent++;
+  const int n = std::snprintf(tail, sizeof tail, "%llu:%llu</body></message>",
+                              static_cast<unsigned long long>(seq),
+                              static_cast<unsigned long long>(now_ns()));
+  std::string stanza;
+  stanza.reserve(pair.prefix.size() + static_cast<std::size_t>(n));
+  stanza += pair.prefix;
+  stanza.append(tail, static_cast<std::size_t>(n));
+  pair.sender->send(stanza);
+}
+
+void LoadRunner::on_message(LoginSession& session, std::string_view body, bool is_error) {
+  if (options_.mode != LoadMode::kThroughput || pairs_.empty()) return;
+  Pair& pair = pairs_[session.tag() / 2];
+  if (!pair.active) return;
+  if (is_error || session.tag() % 2 == 0) {
+    // A bounce comes back to the sender.
+    ++pair.bounced;
+    return;
+  }
+  std::uint64_t seq = 0, ts = 0;
+  if (!parse_body(body, seq, ts) || seq >= pair.sent) return;
+  if (pair.seen.size() <= seq) pair.seen.resize(std::max<std::size_t>(seq + 1, pair.seen.size() * 2));
+  if (pair.seen[seq]) {
+    ++pair.duplicates;
+    return;
+  }
+  pair.seen[seq] = true;
+  ++pair.received;
+  if (static_cast<std::int64_t>(seq) < pair.max_seen) {
+    ++pair.reordered;
+  } else {
+    pair.max_seen = static_cast<std::int64_t>(seq);
+  }
+  const std::uint64_t now = now_ns();
+  if (measuring_) {
+    ++received_in_window_;
+    latencies_ns_.push_back(now - ts);
+    send_next(pair);
+  } else if (!finished_) {
+    check_drained();
+  }
+}
+
+void LoadRunner::end_window() {
+  measuring_ = false;
+  window_end_ns_ = now_ns();
+  grace_start_ms_ = loop_->now_ms();
+  timer_ = std::make_unique<net::Timer>(*loop_, [this] { check_drained(); });
+  timer_->start_repeating(20, 20);
+}
+
+void LoadRunner::check_drained() {
+  std::uint64_t outstanding = 0;
+  for (const Pair& pair : pairs_) {
+    if (pair.active) outstanding += pair.sent - pair.received;
+  }
+  const bool grace_over =
+      loop_->now_ms() - grace_start_ms_ >= static_cast<std::uint64_t>(options_.grace_seconds * 1000);
+  if (outstanding == 0 || grace_over) finish_throughput();
+}
+
+void LoadRunner::finish_throughput() {
+  std::uint64_t sent = 0, received = 0, lost = 0, dups = 0, reordered = 0, bounced = 0;
+  std::size_t active = 0, bad_pairs = 0;
+  for (std::size_t i = 0; i < pairs_.size(); ++i) {
+    const Pair& pair = pairs_[i];
+    if (!pair.active) continue;
+    ++active;
+    const std::uint64_t pair_lost = pair.sent - pair.received;
+    sent += pair.sent;
+    received += pair.received;
+    lost += pair_lost;
+    dups += pair.duplicates;
+    reordered += pair.reordered;
+    bounced += pair.bounced;
+    if (pair_lost || pair.duplicates || pair.reordered || pair.bounced) {
+      ++bad_pairs;
+      if (options_.per_pair)
+        std::printf("pair %zu: sent=%llu lost=%llu dup=%llu reordered=%llu bounced=%llu\n", i,
+                    static_cast<unsigned long long>(pair.sent),
+                    static_cast<unsigned long long>(pair_lost),
+                    static_cast<unsigned long long>(pair.duplicates),
+                    static_cast<unsigned long long>(pair.reordered),
+                    static_cast<unsigned long long>(pair.bounced));
+    }
+  }
+  const double secs = seconds_between(window_start_ns_, window_end_ns_);
+  const double rate = secs > 0 ? static_cast<double>(received_in_window_) / secs : 0;
+  const double p50 = percentile_us(latencies_ns_, 0.50);
+  const double p99 = percentile_us(latencies_ns_, 0.99);
+  std::printf("throughput: pairs=%zu window=%zu seconds=%.3f delivered=%llu msg_per_s=%.0f "
+              "p50_us=%.0f p99_us=%.0f sent=%llu lost=%llu dup=%llu reordered=%llu "
+              "bounced=%llu pairs_with_anomalies=%zu dropped_connections=%zu\n",
+              active, options_.window, secs, static_cast<unsigned long long>(received_in_window_),
+              rate, p50, p99, static_cast<unsigned long long>(sent),
+              static_cast<unsigned long long>(lost), static_cast<unsigned long long>(dups),
+              static_cast<unsigned long long>(reordered),
+              static_cast<unsigned long long>(bounced), bad_pairs, dropped_);
+  std::fflush(stdout);
+  (void)received;
+  const bool clean = lost == 0 && dups == 0 && bounced == 0 && dropped_ == 0 &&
+                     active == pairs_.size() && failed_ == 0;
+  finish(clean ? 0 : 1);
+}
+
+void LoadRunner::finish(int code) {
+  if (finished_) return;
+  finished_ = true;
+  if (options_.mode == LoadMode::kIdle && logins_finished_) {
+    std::printf("idle: end bound=%zu dropped=%zu\n", bound_, dropped_);
+    std::fflush(stdout);
+    if (dropped_) code = 1;
+  }
+  exit_code_ = code;
+  loop_->stop();
+}
+
+}  // namespace xd::client

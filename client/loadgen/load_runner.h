@@ -1,0 +1,125 @@
+// LoadRunner: the three xd-loadgen workloads (login rate, message
+// throughput with loss/duplicate/reorder accounting and latency, idle
+// connections held open) over one NetLoop in one thread. It owns every
+// LoginSession it starts and prints its figures to stdout as single
+// "key=value" lines that scripts can grep. It measures; it never judges a
+// figure, never retries a failed login, and never sends presence.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/loadgen/login_session.h"
+#include "net/net_loop.h"
+#include "net/signal_watcher.h"
+#include "net/timer.h"
+#include "net/tls_context.h"
+
+namespace xd::client {
+
+enum class LoadMode { kLogin, kThroughput, kIdle };
+
+// Command-line settings; plain data.
+struct LoadOptions {
+  LoadMode mode = LoadMode::kLogin;
+  std::string server = "127.0.0.1:5222";
+  std::string domain = "localhost";
+  std::string user_prefix = "u";
+  std::size_t users = 10;
+  std::string password = "pw";
+  SaslMech mech = SaslMech::kScramSha1;
+  bool tls = false;
+  std::string ca_file;  // empty: system store
+  std::string tls_host;
+  std::size_t connections = 1000;  // login, idle
+  std::size_t concurrency = 100;   // logins in progress at once
+  std::size_t pairs = 100;         // throughput
+  std::size_t window = 10;
+  double seconds = 5;
+  double grace_seconds = 2;
+  bool per_pair = false;      // print one line per pair with any anomaly
+  double hold_seconds = 0;    // idle: 0 = until SIGINT/SIGTERM
+  double login_timeout = 120;  // give up when logins take longer
+};
+
+class LoadRunner final : public SessionObserver {
+ public:
+  // |loop| must outlive the runner.
+  LoadRunner(net::NetLoop& loop, const LoadOptions& options);
+  ~LoadRunner() override;
+  LoadRunner(const LoadRunner&) = delete;
+  LoadRunner& operator=(const LoadRunner&) = delete;
+
+  // Sets up and starts the first logins. Returns false with |error| set if
+  // nothing could start (bad CA file, bad address).
+  bool start(std::string& error);
+  // After loop.run() returned: 0 when every login bound and (throughput) no
+  // message was lost, duplicated or bounced; 1 otherwise.
+  int exit_code() const { return exit_code_; }
+  // Destroys every session and handle so the loop can close.
+  void shutdown();
+
+ private:
+  struct Pair {
+    LoginSession* sender = nullptr;
+    LoginSession* receiver = nullptr;
+    std::string prefix;  // "<message to='receiver' type='chat'><body>"
+    std::uint64_t sent = 0;
+    std::uint64_t received = 0;  // unique
+    std::uint64_t duplicates = 0;
+    std::uint64_t reordered = 0;
+    std::uint64_t bounced = 0;
+    std::int64_t max_seen = -1;
+    std::vector<bool> seen;
+    bool active = false;
+  };
+
+  // SessionObserver.
+  void on_bound(LoginSession& session) override;
+  void on_message(LoginSession& session, std::string_view body, bool is_error) override;
+  void on_ended(LoginSession& session, std::string_view reason) override;
+
+  SessionConfig config_for(std::size_t index) const;
+  void pump();
+  void logins_done();
+  void start_throughput();
+  void send_next(Pair& pair);
+  void end_window();
+  void check_drained();
+  void finish_throughput();
+  void finish(int code);
+
+  net::NetLoop* loop_;
+  LoadOptions options_;
+  std::unique_ptr<net::TlsContext> tls_;
+  std::vector<std::unique_ptr<LoginSession>> sessions_;
+  std::vector<Pair> pairs_;
+  std::unique_ptr<net::Timer> timer_;
+  std::unique_ptr<net::Timer> deadline_;
+  std::unique_ptr<net::SignalWatcher> sigint_;
+  std::unique_ptr<net::SignalWatcher> sigterm_;
+  std::vector<std::uint64_t> latencies_ns_;
+  std::size_t total_ = 0;
+  std::size_t next_ = 0;
+  std::size_t in_progress_ = 0;
+  std::size_t bound_ = 0;
+  std::size_t failed_ = 0;
+  std::size_t dropped_ = 0;  // bound sessions that ended unasked
+  std::uint64_t login_start_ns_ = 0;
+  std::uint64_t login_end_ns_ = 0;
+  std::uint64_t window_start_ns_ = 0;
+  std::uint64_t window_end_ns_ = 0;
+  std::uint64_t received_in_window_ = 0;
+  std::uint64_t grace_start_ms_ = 0;
+  bool logins_finished_ = false;
+  bool measuring_ = false;
+  bool finished_ = false;
+  bool closing_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace xd::client

@@ -1,0 +1,362 @@
+#include "client/loadgen/login_session.h"
+
+#include <openssl/rand.h>
+
+#include <cstdlib>
+#include <utility>
+
+#include "protocol/jid/precis.h"
+#include "protocol/sasl/base64.h"
+#include "protocol/xml/element.h"
+#include "protocol/xml/serializer.h"
+
+namespace xd::client {
+namespace {
+
+constexpr std::string_view kClientNs = "jabber:client";
+constexpr std::string_view kStreamsNs = "http://etherx.jabber.org/streams";
+constexpr std::string_view kTlsNs = "urn:ietf:params:xml:ns:xmpp-tls";
+constexpr std::string_view kSaslNs = "urn:ietf:params:xml:ns:xmpp-sasl";
+constexpr std::string_view kBindNs = "urn:ietf:params:xml:ns:xmpp-bind";
+constexpr std::string_view kStanzasNs = "urn:ietf:params:xml:ns:xmpp-stanzas";
+constexpr std::string_view kPingNs = "urn:xmpp:ping";
+
+std::string_view mech_name(SaslMech mech) {
+  switch (mech) {
+    case SaslMech::kScramSha1:
+      return "SCRAM-SHA-1";
+    case SaslMech::kScramSha256:
+      return "SCRAM-SHA-256";
+    case SaslMech::kPlain:
+      return "PLAIN";
+  }
+  return "PLAIN";
+}
+
+net::ConnectionOptions client_options() {
+  net::ConnectionOptions options;
+  options.read_rate.bytes_per_second = 0;  // we are the load, not the guard
+  options.write_queue_cap = 16 << 20;
+  return options;
+}
+
+}  // namespace
+
+LoginSession::LoginSession(net::NetLoop& loop, const SessionConfig& config,
+                           SessionObserver& observer, std::size_t tag)
+    : loop_(&loop), config_(config), observer_(&observer), tag_(tag) {}
+
+LoginSession::~LoginSession() = default;
+
+bool LoginSession::start(std::string& error) {
+  net::NetStatus status;
+  conn_ = net::Connection::connect(*loop_, config_.server, *this, client_options(), status);
+  if (!conn_) {
+    error = status.to_string();
+    return false;
+  }
+  parser_ = std::make_unique<protocol::StreamParser>();
+  send_header();
+  state_ = State::kAwaitFeatures;
+  return true;
+}
+
+void LoginSession::send_header() {
+  std::string header =
+      "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+      "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' to='";
+  protocol::append_escaped_attr(header, config_.domain);
+  header += "'>";
+  conn_->write(header);
+}
+
+void LoginSession::send(std::string_view stanza) {
+  if (state_ == State::kBound) conn_->write(stanza);
+}
+
+void LoginSession::close() {
+  if (state_ == State::kClosing || state_ == State::kEnded || !conn_) return;
+  state_ = State::kClosing;
+  conn_->write("</stream:stream>");
+  conn_->close_after_flush();
+}
+
+void LoginSession::fail(std::string reason) {
+  if (state_ == State::kClosing || state_ == State::kEnded) return;
+  failure_ = std::move(reason);
+  state_ = State::kClosing;
+  conn_->close_now();
+}
+
+void LoginSession::on_read(net::Connection& /*connection*/, std::string_view plaintext) {
+  if (state_ == State::kClosing || state_ == State::kEnded) return;
+  parser_->feed(plaintext);
+  for (;;) {
+    std::optional<protocol::StreamEvent> event = parser_->next();
+    if (!event) {
+      // A client has no quadratic-reparse exposure worth a timer: flush at
+      // once so a stanza held back by expat's reparse deferral is delivered.
+      if (parser_->wants_flush()) {
+        parser_->flush();
+        event = parser_->next();
+        if (!event) return;
+      } else {
+        return;
+      }
+    }
+    switch (event->type) {
+      case protocol::StreamEvent::Type::kStreamOpen:
+        break;
+      case protocol::StreamEvent::Type::kStanza: {
+        const State before = state_;
+        if (!handle_stanza(*event->stanza)) return;
+        // A stream restart (STARTTLS, SASL success) discarded the rest of
+        // the input: stop pulling from the old document.
+        if (state_ != before && (state_ == State::kAwaitTls || state_ == State::kAwaitBindFeatures))
+          return;
+        break;
+      }
+      case protocol::StreamEvent::Type::kStreamClose:
+        fail("server closed the stream");
+        return;
+      case protocol::StreamEvent::Type::kError:
+        fail("xml: " + event->detail);
+        return;
+    }
+  }
+}
+
+bool LoginSession::handle_stanza(const protocol::Element& stanza) {
+  if (stanza.is("error", kStreamsNs)) {
+    std::string condition = "stream error";
+    for (const protocol::Node& node : stanza.children()) {
+      if (node.is_element()) {
+        condition += ": " + node.element->name();
+        break;
+      }
+    }
+    fail(condition);
+    return false;
+  }
+  switch (state_) {
+    case State::kAwaitFeatures:
+    case State::kAwaitBindFeatures:
+      if (!stanza.is("features", kStreamsNs)) {
+        fail("expected stream features, got " + stanza.name());
+        return false;
+      }
+      return on_features(stanza);
+    case State::kAwaitProceed:
+      if (!stanza.is("proceed", kTlsNs)) {
+        fail("starttls refused");
+        return false;
+      }
+      {
+        net::NetStatus status = conn_->start_tls_client(
+            *config_.tls, config_.tls_host.empty() ? config_.domain : config_.tls_host);
+        if (!status) {
+          fail("starttls: " + status.to_string());
+          return false;
+        }
+      }
+      parser_->reset();
+      state_ = State::kAwaitTls;
+      return true;
+    case State::kAwaitSaslResult:
+      return on_sasl(stanza);
+    case State::kAwaitBind: {
+      if (!stanza.is("iq", kClientNs) || stanza.attr_or("id") != "bind1") return true;
+      if (stanza.attr_or("type") != "result") {
+        fail("bind refused");
+        return false;
+      }
+      const protocol::Element* bind = stanza.child("bind", kBindNs);
+      const protocol::Element* jid = bind ? bind->child("jid", kBindNs) : nullptr;
+      jid_ = jid ? jid->text() : std::string();
+      state_ = State::kBound;
+      was_bound_ = true;
+      observer_->on_bound(*this);
+      return state_ == State::kBound;
+    }
+    case State::kBound:
+      if (stanza.is("message", kClientNs)) {
+        const protocol::Element* body = stanza.child("body", kClientNs);
+        observer_->on_message(*this, body ? body->text() : std::string(),
+                              stanza.attr_or("type") == "error");
+      } else if (stanza.is("iq", kClientNs)) {
+        answer_iq(stanza);
+      }
+      return state_ == State::kBound;
+    default:
+      return true;
+  }
+}
+
+bool LoginSession::on_features(const protocol::Element& features) {
+  if (state_ == State::kAwaitBindFeatures) {
+    if (!features.child("bind", kBindNs)) {
+      fail("no bind feature");
+      return false;
+    }
+    std::string iq = "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>";
+    if (!config_.resource.empty()) {
+      iq += "<resource>";
+      protocol::append_escaped_text(iq, config_.resource);
+      iq += "</resource>";
+    }
+    iq += "</bind></iq>";
+    conn_->write(iq);
+    state_ = State::kAwaitBind;
+    return true;
+  }
+  if (config_.tls && !tls_done_) {
+    if (!features.child("starttls", kTlsNs)) {
+      fail("server offers no starttls");
+      return false;
+    }
+    conn_->write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    state_ = State::kAwaitProceed;
+    return true;
+  }
+  const protocol::Element* mechanisms = features.child("mechanisms", kSaslNs);
+  const std::string_view wanted = mech_name(config_.mech);
+  bool offered = false;
+  if (mechanisms) {
+    for (const protocol::Node& node : mechanisms->children()) {
+      if (node.is_element() && node.element->is("mechanism", kSaslNs) &&
+          node.element->text() == wanted) {
+        offered = true;
+      }
+    }
+  }
+  if (!offered) {
+    fail("server does not offer " + std::string(wanted));
+    return false;
+  }
+  std::string initial;
+  if (config_.mech == SaslMech::kPlain) {
+    initial.push_back('\0');
+    initial += config_.username;
+    initial.push_back('\0');
+    initial += config_.password;
+  } else {
+    protocol::ScramClientConfig scram;
+    scram.hash = config_.mech == SaslMech::kScramSha1 ? protocol::ScramHash::kSha1
+                                                      : protocol::ScramHash::kSha256;
+    scram.username = config_.username;
+    if (protocol::opaque_string(config_.password, scram.password) != protocol::PrecisError::kOk) {
+      fail("password refused by OpaqueString");
+      return false;
+    }
+    unsigned char random[18];
+    if (RAND_bytes(random, sizeof random) != 1) std::abort();
+    scram.client_nonce = protocol::scram_nonce_from_random(
+        std::string_view(reinterpret_cast<const char*>(random), sizeof random));
+    scram_ = std::make_unique<protocol::ScramClient>(scram);
+    protocol::SaslResult<std::string> first = scram_->client_first();
+    if (!first) {
+      fail("scram client_first failed");
+      return false;
+    }
+    initial = std::move(first).value();
+  }
+  std::string auth = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='";
+  auth += wanted;
+  auth += "'>";
+  auth += protocol::base64_encode(initial);
+  auth += "</auth>";
+  conn_->write(auth);
+  state_ = State::kAwaitSaslResult;
+  return true;
+}
+
+bool LoginSession::on_sasl(const protocol::Element& stanza) {
+  if (stanza.is("challenge", kSaslNs) && scram_ &&
+      scram_->state() == protocol::ScramClient::State::kAwaitServerFirst) {
+    std::optional<std::string> server_first = protocol::base64_decode(stanza.text());
+    if (!server_first) {
+      fail("challenge is not base64");
+      return false;
+    }
+    protocol::SaslResult<std::string> final_message = scram_->server_first(*server_first);
+    if (!final_message) {
+      fail("scram server-first: " +
+           std::string(protocol::sasl_condition_name(final_message.condition())));
+      return false;
+    }
+    std::string response = "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
+    response += protocol::base64_encode(final_message.value());
+    response += "</response>";
+    conn_->write(response);
+    return true;
+  }
+  if (stanza.is("success", kSaslNs)) {
+    if (scram_) {
+      std::optional<std::string> server_final = protocol::base64_decode(stanza.text());
+      if (!server_final || !scram_->server_final(*server_final)) {
+        fail("server signature did not verify");
+        return false;
+      }
+      scram_.reset();
+    }
+    // RFC 6120 §6.4.6: restart the stream over the same connection.
+    parser_->reset();
+    parser_->set_limits(protocol::post_auth_parser_limits());
+    send_header();
+    state_ = State::kAwaitBindFeatures;
+    return true;
+  }
+  if (stanza.is("failure", kSaslNs)) {
+    std::string condition = "sasl failure";
+    for (const protocol::Node& node : stanza.children()) {
+      if (node.is_element()) {
+        condition += ": " + node.element->name();
+        break;
+      }
+    }
+    fail(condition);
+    return false;
+  }
+  fail("unexpected " + stanza.name() + " during sasl");
+  return false;
+}
+
+void LoginSession::answer_iq(const protocol::Element& iq) {
+  const std::string_view type = iq.attr_or("type");
+  if (type != "get" && type != "set") return;
+  // RFC 6120 §8.2.3: every get/set gets a reply. XEP-0199 pings get a
+  // result; anything else service-unavailable.
+  protocol::Element reply(kClientNs, "iq");
+  if (const std::string* id = iq.attr("id")) reply.set_attr("id", *id);
+  if (const std::string* from = iq.attr("from")) reply.set_attr("to", *from);
+  if (iq.child("ping", kPingNs)) {
+    reply.set_attr("type", "result");
+  } else {
+    reply.set_attr("type", "error");
+    protocol::Element& error = reply.add_child(kClientNs, "error");
+    error.set_attr("type", "cancel");
+    error.add_child(kStanzasNs, "service-unavailable");
+  }
+  conn_->write(protocol::to_xml(reply, kClientNs));
+}
+
+void LoginSession::on_tls_ready(net::Connection& /*connection*/) {
+  if (state_ != State::kAwaitTls) return;
+  tls_done_ = true;
+  send_header();
+  state_ = State::kAwaitFeatures;
+}
+
+void LoginSession::on_closed(net::Connection& /*connection*/, std::string_view reason) {
+  const bool was_failure = !failure_.empty();
+  const std::string why = was_failure ? failure_ : std::string(reason);
+  state_ = State::kEnded;
+  // Releasing here is allowed (connection.h) and keeps finished sessions
+  // small: only this object and its strings remain.
+  conn_.reset();
+  parser_.reset();
+  scram_.reset();
+  observer_->on_ended(*this, why);
+}
+
+}  // namespace xd::client
