@@ -323,6 +323,32 @@ def c_i57_slow_reader_closed(server):
     canary(server)
 
 
+def c_i58_flooding_writer_paused_not_dropped(server):
+    pw_a = add_user(server, "alice")
+    pw_b = add_user(server, "bob")
+    bob = Raw(server.port)
+    bob.login(server, "bob", pw_b, "b")
+    bob.send("<presence/>")
+    time.sleep(0.3)
+    bob.read(timeout=0.3)
+    alice = Raw(server.port)
+    alice.login(server, "alice", pw_a, "a")
+    # 60 KB at once: three times the default burst (10 KB/s for 2 s), so the
+    # server must pause reading alice (TCP backpressure) rather than drop.
+    count = 60
+    body = "z" * 900
+    alice.send("".join(f"<message to='bob@localhost/b' type='chat' id='f{i}'><body>{i}:{body}</body></message>"
+                       for i in range(count)))
+    got = ""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and got.count("</message>") < count:
+        got += bob.read(timeout=1)
+    ids = [int(part.split(":")[0]) for part in got.split("<body>")[1:]]
+    check(ids == list(range(count)), f"every message arrives once, in order: {len(ids)} of {count}")
+    alice.send("<iq type='get' id='alive' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    check("id='alive'" in alice.read(until="id='alive'"), "the flooder's stream stays valid")
+
+
 def fd_count(server):
     return len(os.listdir(f"/proc/{server.proc.pid}/fd"))
 
