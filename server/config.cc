@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <fstream>
 #include <sstream>
 #include <variant>
 
@@ -102,9 +103,21 @@ bool apply_table(const toml::table& root, const std::string& path, ServerConfig&
                  std::string& error);
 
 bool load_config_file(const std::string& path, ServerConfig& config, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = path + ": cannot open";
+    return false;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return load_config_text(text.str(), path, config, error);
+}
+
+bool load_config_text(std::string_view text, const std::string& path, ServerConfig& config,
+                      std::string& error) {
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(text, std::string_view(path));
   } catch (const toml::parse_error& e) {
     std::ostringstream s;
     s << path << ":" << e.source().begin.line << ": " << e.description();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace xd::server {
@@ -52,6 +53,10 @@ struct ServerConfig {
 // Returns false and sets |error| to "FILE:LINE: key 'x': problem" on any
 // unknown key, wrong type or out-of-bounds value.
 bool load_config_file(const std::string& path, ServerConfig& config, std::string& error);
+// The same for TOML |text| already in memory; |path| only names it in
+// errors. Never throws: toml++'s parse errors become |error|.
+bool load_config_text(std::string_view text, const std::string& path, ServerConfig& config,
+                      std::string& error);
 
 // Checks cross-field rules (a cert without a key, TLS listeners without a
 // cert, an unparsable domain). Returns false with |error| set.
