@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <variant>
@@ -83,6 +84,33 @@ const Setting kSettings[] = {
      "quiet time after which a bound stream's XML parser memory is released (0 = never)"},
     {"limits", "lmdb_map_mb", &ServerConfig::lmdb_map_mb, 1, 1 << 24, "LMDB map size in MiB"},
 };
+
+// A TOML basic string ("...") that reads back as exactly |v|. toml++'s own
+// formatter may choose a multi-line literal, whose leading newline TOML
+// then drops (found by the config fuzzer).
+std::string toml_quote(std::string_view v) {
+  std::string out = "\"";
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (u < 0x20 || u == 0x7F) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04X", u);
+          out += buf;
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
 
 std::string where(const std::string& path, const toml::node& node) {
   std::ostringstream s;
@@ -258,7 +286,7 @@ std::string describe_config(const ServerConfig& config) {
           using T = std::remove_cvref_t<decltype(config.*member)>;
           const T& v = config.*member;
           if constexpr (std::is_same_v<T, std::string>) {
-            out << toml::value<std::string>(v);
+            out << toml_quote(v);
           } else if constexpr (std::is_same_v<T, bool>) {
             out << (v ? "true" : "false");
           } else if constexpr (std::is_same_v<T, int64_t>) {
@@ -266,7 +294,7 @@ std::string describe_config(const ServerConfig& config) {
           } else {
             out << "[";
             for (size_t i = 0; i < v.size(); ++i)
-              out << (i ? ", " : "") << toml::value<std::string>(v[i]);
+              out << (i ? ", " : "") << toml_quote(v[i]);
             out << "]";
           }
         },

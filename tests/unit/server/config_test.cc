@@ -92,5 +92,18 @@ TEST_CASE("config: describe_config lists every setting") {
   CHECK(text.find("[server]") != std::string::npos);
   CHECK(text.find("[limits]") != std::string::npos);
   CHECK(text.find("max_stanza_bytes = 262144") != std::string::npos);
-  CHECK(text.find("domain = 'localhost'") != std::string::npos);
+  CHECK(text.find("domain = \"localhost\"") != std::string::npos);
+}
+
+TEST_CASE("config: --print-config output loads back to the same values, odd strings included") {
+  ServerConfig c;
+  c.domain = "\nleading newline \"quoted\" back\\slash \x01 tab\t";
+  c.listen = {"127.0.0.1:5222", "[::1]:5222\n"};
+  std::string text = describe_config(c);
+  ServerConfig again;
+  std::string error;
+  REQUIRE(load_config_text(text, "printed.toml", again, error));
+  CHECK(again.domain == c.domain);
+  CHECK(again.listen == c.listen);
+  CHECK(describe_config(again) == text);
 }
