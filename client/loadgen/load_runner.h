@@ -41,8 +41,8 @@ struct LoadOptions {
   std::size_t window = 10;
   double seconds = 5;
   double grace_seconds = 2;
-  bool per_pair = false;      // print one line per pair with any anomaly
-  double hold_seconds = 0;    // idle: 0 = until SIGINT/SIGTERM
+  bool per_pair = false;       // print one line per pair with any anomaly
+  double hold_seconds = 0;     // idle: 0 = until SIGINT/SIGTERM
   double login_timeout = 120;  // give up when logins take longer
 };
 

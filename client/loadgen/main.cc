@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   app.add_flag("--plain", plain, "shorthand for --mech plain");
   app.add_flag("--tls", options.tls, "STARTTLS before authenticating");
   app.add_option("--ca", options.ca_file, "CA file (PEM) to verify the server; default system");
-  app.add_option("--tls-host", options.tls_host, "name the certificate must match (default domain)");
+  app.add_option("--tls-host", options.tls_host,
+                 "name the certificate must match (default domain)");
   app.add_option("--concurrency", options.concurrency, "logins in progress at once")
       ->capture_default_str();
   app.add_option("--login-timeout", options.login_timeout, "seconds before giving up on logins")
@@ -45,8 +46,7 @@ int main(int argc, char** argv) {
   throughput->add_option("--pairs", options.pairs, "sender/receiver pairs")->capture_default_str();
   throughput->add_option("--window", options.window, "messages in flight per pair")
       ->capture_default_str();
-  throughput->add_option("--seconds", options.seconds, "measurement window")
-      ->capture_default_str();
+  throughput->add_option("--seconds", options.seconds, "measurement window")->capture_default_str();
   throughput->add_option("--grace", options.grace_seconds, "seconds to wait for stragglers")
       ->capture_default_str();
   throughput->add_flag("--per-pair", options.per_pair, "print every pair with an anomaly");
@@ -62,10 +62,9 @@ int main(int argc, char** argv) {
   if (throughput->parsed()) options.mode = LoadMode::kThroughput;
   if (idle->parsed()) options.mode = LoadMode::kIdle;
   if (plain) mech = "plain";
-  static const std::map<std::string, SaslMech> kMechs = {
-      {"scram-sha-1", SaslMech::kScramSha1},
-      {"scram-sha-256", SaslMech::kScramSha256},
-      {"plain", SaslMech::kPlain}};
+  static const std::map<std::string, SaslMech> kMechs = {{"scram-sha-1", SaslMech::kScramSha1},
+                                                         {"scram-sha-256", SaslMech::kScramSha256},
+                                                         {"plain", SaslMech::kPlain}};
   auto it = kMechs.find(mech);
   if (it == kMechs.end()) {
     std::fprintf(stderr, "xd-loadgen: unknown --mech %s\n", mech.c_str());
