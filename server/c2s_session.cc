@@ -33,12 +33,10 @@ std::unique_ptr<C2sSession> C2sSession::start(Server& server, net::AcceptedSocke
   // RFC 6120 §4.6 / hostile-inputs.md: one deadline from accept to a bound
   // resource, not reset by traffic.
   session->negotiation_timer_.start(static_cast<uint64_t>(c.negotiation_timeout_s) * 1000);
-  if (direct_tls) {
-    if (session->connection_->start_tls_server(*server.tls_context(true)).ok()) {
-      // Nothing to do until the handshake completes (on_tls_ready).
-    } else {
-      session->connection_->close_now();
-    }
+  // Direct TLS (XEP-0368): the handshake starts at once; the stream begins
+  // in on_tls_ready.
+  if (direct_tls && !session->connection_->start_tls_server(*server.tls_context(true)).ok()) {
+    session->connection_->close_now();
   }
   return session;
 }
