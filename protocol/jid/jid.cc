@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "protocol/jid/precis.h"
+#include "protocol/jid/unicode_support.h"
 
 namespace xd::protocol {
 namespace {
@@ -217,21 +218,8 @@ std::string format_ipv6(const std::array<uint16_t, 8>& g) {
 
 // --- Domainpart mapping -----------------------------------------------------
 
-// A failure to load ICU data or to allocate is an environment failure, not a
-// peer error (conventions.md §4), hence abort.
-const icu::Normalizer2& nfc() {
-  UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(status);
-  if (U_FAILURE(status) || n == nullptr) std::abort();
-  return *n;
-}
-
-const icu::Normalizer2& nfkc() {
-  UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* n = icu::Normalizer2::getNFKCInstance(status);
-  if (U_FAILURE(status) || n == nullptr) std::abort();
-  return *n;
-}
+using unicode::map_width;
+using unicode::nfc;
 
 // The RFC 5895 §2 mapping for a whole domainpart: fullwidth and halfwidth
 // code points to their decomposition mappings (step 2; done first, as the
@@ -244,19 +232,14 @@ const icu::Normalizer2& nfkc() {
 bool map_domain(std::string_view in, std::string& out) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(in.data());
   const auto length = static_cast<int32_t>(in.size());
-  icu::UnicodeString s;
-  icu::UnicodeString mapping;
+  icu::UnicodeString decoded;
   for (int32_t i = 0; i < length;) {
     UChar32 c;
     U8_NEXT(bytes, i, length, c);
     if (c < 0) return false;
-    const auto dt = u_getIntPropertyValue(c, UCHAR_DECOMPOSITION_TYPE);
-    if ((dt == U_DT_WIDE || dt == U_DT_NARROW) && nfkc().getRawDecomposition(c, mapping)) {
-      s.append(mapping);
-    } else {
-      s.append(c);
-    }
+    decoded.append(c);
   }
+  icu::UnicodeString s = map_width(decoded);
   s.toLower(icu::Locale::getRoot());
   UErrorCode status = U_ZERO_ERROR;
   icu::UnicodeString normalized = nfc().normalize(s, status);

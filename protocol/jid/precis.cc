@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "protocol/jid/unicode_support.h"
+
 namespace xd::protocol {
 namespace {
 
@@ -42,22 +44,9 @@ enum class StringClass {
   kFreeform,    // RFC 8264 §4.3
 };
 
-// A failure to load ICU's normalisation data means the installation is
-// broken, not that a peer sent something bad, so it aborts
-// (conventions.md §4) rather than surfacing as a peer-visible error.
-const icu::Normalizer2& nfc() {
-  UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(status);
-  if (U_FAILURE(status) || n == nullptr) std::abort();
-  return *n;
-}
-
-const icu::Normalizer2& nfkc() {
-  UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* n = icu::Normalizer2::getNFKCInstance(status);
-  if (U_FAILURE(status) || n == nullptr) std::abort();
-  return *n;
-}
+using unicode::map_width;
+using unicode::nfc;
+using unicode::nfkc;
 
 // Normalises |s| in place. ICU reports failure only for allocation failure
 // or missing data, both environment failures, hence abort.
@@ -362,26 +351,6 @@ bool has_rtl(const std::vector<UChar32>& cps) {
     if (d == U_RIGHT_TO_LEFT || d == U_RIGHT_TO_LEFT_ARABIC || d == U_ARABIC_NUMBER) return true;
   }
   return false;
-}
-
-// Width Mapping Rule (RFC 8264 §5.2.1, as RFC 8265 §3.3 selects it): map each
-// fullwidth or halfwidth code point to its decomposition mapping. Only code
-// points whose Decomposition_Type is Wide or Narrow are touched; running
-// NFKC on the whole string would also fold compatibility characters such as
-// 'ᴮ' into 'B', which the profile must instead reject.
-icu::UnicodeString map_width(const icu::UnicodeString& s) {
-  icu::UnicodeString out;
-  icu::UnicodeString mapping;
-  for (int32_t i = 0; i < s.length(); i = s.moveIndex32(i, 1)) {
-    const UChar32 c = s.char32At(i);
-    const auto dt = u_getIntPropertyValue(c, UCHAR_DECOMPOSITION_TYPE);
-    if ((dt == U_DT_WIDE || dt == U_DT_NARROW) && nfkc().getRawDecomposition(c, mapping)) {
-      out.append(mapping);
-    } else {
-      out.append(c);
-    }
-  }
-  return out;
 }
 
 void to_utf8(const icu::UnicodeString& s, std::string& out) {
