@@ -1,5 +1,6 @@
 #include "protocol/stanza_error.h"
 
+#include "protocol/name_table.h"
 #include "protocol/xml/element.h"
 
 namespace xd::protocol {
@@ -16,14 +17,7 @@ constexpr Entry kEntries[] = {
 #undef XD_X
 };
 
-constexpr int kFirst = static_cast<int>(StanzaCondition::kFirst_) + 1;
-constexpr int kCount = static_cast<int>(StanzaCondition::kLast_) - kFirst;
-static_assert(kCount == sizeof kEntries / sizeof kEntries[0]);
-
-const Entry* entry(StanzaCondition c) {
-  int i = static_cast<int>(c) - kFirst;
-  return (i >= 0 && i < kCount) ? &kEntries[i] : nullptr;
-}
+const Entry* entry(StanzaCondition c) { return name_table_entry(kEntries, c); }
 
 }  // namespace
 
@@ -54,10 +48,7 @@ StanzaErrorType stanza_condition_default_type(StanzaCondition condition) {
 }
 
 std::optional<StanzaCondition> stanza_condition_from_name(std::string_view name) {
-  for (int i = 0; i < kCount; ++i) {
-    if (kEntries[i].name == name) return static_cast<StanzaCondition>(kFirst + i);
-  }
-  return std::nullopt;
+  return name_table_find<StanzaCondition>(kEntries, name);
 }
 
 std::unique_ptr<Element> make_error_child(const StanzaError& error, std::string_view stanza_ns,

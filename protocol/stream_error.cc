@@ -1,5 +1,6 @@
 #include "protocol/stream_error.h"
 
+#include "protocol/name_table.h"
 #include "protocol/xml/element.h"
 
 namespace xd::protocol {
@@ -16,14 +17,7 @@ constexpr Entry kEntries[] = {
 #undef XD_X
 };
 
-constexpr int kFirst = static_cast<int>(StreamCondition::kFirst_) + 1;
-constexpr int kCount = static_cast<int>(StreamCondition::kLast_) - kFirst;
-static_assert(kCount == sizeof kEntries / sizeof kEntries[0]);
-
-const Entry* entry(StreamCondition c) {
-  int i = static_cast<int>(c) - kFirst;
-  return (i >= 0 && i < kCount) ? &kEntries[i] : nullptr;
-}
+const Entry* entry(StreamCondition c) { return name_table_entry(kEntries, c); }
 
 }  // namespace
 
@@ -38,10 +32,7 @@ std::string_view stream_condition_message(StreamCondition condition) {
 }
 
 std::optional<StreamCondition> stream_condition_from_name(std::string_view name) {
-  for (int i = 0; i < kCount; ++i) {
-    if (kEntries[i].name == name) return static_cast<StreamCondition>(kFirst + i);
-  }
-  return std::nullopt;
+  return name_table_find<StreamCondition>(kEntries, name);
 }
 
 std::unique_ptr<Element> make_stream_error(StreamCondition condition, std::string_view text,

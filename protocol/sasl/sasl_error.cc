@@ -1,5 +1,7 @@
 #include "protocol/sasl/sasl_error.h"
 
+#include "protocol/name_table.h"
+
 namespace xd::protocol {
 namespace {
 
@@ -14,15 +16,11 @@ constexpr Entry kEntries[] = {
 #undef XD_X
 };
 
-constexpr int kFirst = static_cast<int>(SaslCondition::kFirst_) + 1;
-constexpr int kCount = static_cast<int>(SaslCondition::kLast_) - kFirst;
-static_assert(kCount == sizeof kEntries / sizeof kEntries[0]);
-static_assert(kFirst == 300 && kFirst + kCount <= 400, "SASL conditions own [300, 399]");
+static_assert(static_cast<int>(SaslCondition::kFirst_) + 1 == 300 &&
+                  static_cast<int>(SaslCondition::kLast_) <= 400,
+              "SASL conditions own [300, 399]");
 
-const Entry* entry(SaslCondition c) {
-  int i = static_cast<int>(c) - kFirst;
-  return (i >= 0 && i < kCount) ? &kEntries[i] : nullptr;
-}
+const Entry* entry(SaslCondition c) { return name_table_entry(kEntries, c); }
 
 }  // namespace
 
@@ -37,10 +35,7 @@ std::string_view sasl_condition_message(SaslCondition condition) {
 }
 
 std::optional<SaslCondition> sasl_condition_from_name(std::string_view name) {
-  for (int i = 0; i < kCount; ++i) {
-    if (kEntries[i].name == name) return static_cast<SaslCondition>(kFirst + i);
-  }
-  return std::nullopt;
+  return name_table_find<SaslCondition>(kEntries, name);
 }
 
 }  // namespace xd::protocol
