@@ -373,19 +373,7 @@ void C2sStream::on_await_bind(std::unique_ptr<Element> element) {
       return;
     }
   }
-  if (element->ns() == kSmNs) {
-    on_stream_management(*element);
-    return;
-  }
-  if (element->ns() == kTlsNs && element->name() == "starttls") {
-    refuse_tls();
-    return;
-  }
-  if (element->ns() == kSaslNs) {
-    stream_error(StreamCondition::kNotAuthorized, "SASL element after authentication");
-    return;
-  }
-  stream_error(StreamCondition::kUnsupportedStanzaType, "unknown top-level element");
+  on_non_stanza_after_auth(*element);
 }
 
 void C2sStream::on_bound(std::unique_ptr<Element> element) {
@@ -423,15 +411,21 @@ void C2sStream::on_bound(std::unique_ptr<Element> element) {
       return;
     }
   }
-  if (element->ns() == kSmNs) {
-    on_stream_management(*element);
+  on_non_stanza_after_auth(*element);
+}
+
+// A top-level element that is not a stanza, after authentication (both
+// before and after binding).
+void C2sStream::on_non_stanza_after_auth(const Element& element) {
+  if (element.ns() == kSmNs) {
+    on_stream_management(element);
     return;
   }
-  if (element->ns() == kTlsNs && element->name() == "starttls") {
+  if (element.ns() == kTlsNs && element.name() == "starttls") {
     refuse_tls();
     return;
   }
-  if (element->ns() == kSaslNs) {
+  if (element.ns() == kSaslNs) {
     // Catalogue E40: <auth/> after success.
     stream_error(StreamCondition::kNotAuthorized, "SASL element after authentication");
     return;

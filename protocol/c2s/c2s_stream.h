@@ -130,6 +130,7 @@ class C2sStream {
   void on_negotiating(std::unique_ptr<Element> element);
   void on_await_bind(std::unique_ptr<Element> element);
   void on_bound(std::unique_ptr<Element> element);
+  void on_non_stanza_after_auth(const Element& element);
   bool on_stream_level(const Element& element);
   void on_sasl(const Element& element);
   void on_register(const Element& iq);
