@@ -158,7 +158,7 @@ std::size_t Connection::buffer_capacity_for_test() const {
   // std::string's inline (SSO) capacity is not heap memory.
   const std::size_t sso = std::string().capacity();
   auto heap = [sso](const std::string& s) { return s.capacity() > sso ? s.capacity() : 0; };
-  return heap(out_) + heap(wire_);
+  return heap(out_) + heap(wire_) + marks_.capacity() * sizeof(WireMark);
 }
 
 // --- Writing -------------------------------------------------------------
@@ -166,6 +166,7 @@ std::size_t Connection::buffer_capacity_for_test() const {
 bool Connection::write(std::string_view plaintext) {
   if (!is_open()) return false;
   out_.append(plaintext);
+  write_mark_ += plaintext.size();
   loop_->schedule(*this);
   if (queued_bytes() > options_.write_queue_cap) {
     if (!over_cap_) {
@@ -186,12 +187,20 @@ void Connection::on_loop_prepare() {
     set_paused(kPauseFairness, false);
   }
   flush();
+  // Batched here, after this iteration's flush, rather than from each write
+  // callback: one call carries all the progress the loop has seen.
+  if (delivered_dirty_ && state_ == State::kOpen && !close_pending_) {
+    delivered_dirty_ = false;
+    handler_->on_delivered(*this);
+  }
 }
 
 void Connection::flush() {
   if (state_ != State::kOpen || close_pending_) return;
+  WireMark mark{};
+  bool encoded = false;
   if (!out_.empty()) {
-    NetStatus st = transport_->encode(out_, wire_);
+    NetStatus st = encode_output(mark, encoded);
     if (!st.ok()) {
       fail(std::move(st), false);
       return;
@@ -207,6 +216,7 @@ void Connection::flush() {
       fail(net_fail_uv(NetError::kWriteFailed, written), false);
       return;
     }
+    wire_accepted_ += static_cast<std::size_t>(written);
     if (static_cast<std::size_t>(written) == wire_.size()) {
       std::string().swap(wire_);  // an idle connection keeps no buffer
     } else {
@@ -224,8 +234,13 @@ void Connection::flush() {
         return;
       }
       write_in_flight_ = true;
+      wire_in_flight_ = rest.len;
     }
   }
+  // Recorded after the write attempt so that a flush the kernel took whole
+  // never stores a mark (no heap for the common case).
+  if (encoded) record_mark(mark);
+  advance_delivered();
   check_writable();
   maybe_finish_drain();
 }
@@ -240,17 +255,75 @@ void Connection::on_write_cb(uv_write_s* req, int status) {
 void Connection::handle_write_done(int status) {
   CallbackScope scope(*this);
   write_in_flight_ = false;
+  const std::size_t sent = std::exchange(wire_in_flight_, 0);
   if (state_ != State::kOpen) return;  // ECANCELED while closing
   if (status < 0) {
     fail(net_fail_uv(NetError::kWriteFailed, status), false);
     return;
   }
-  if (!wire_.empty() || !out_.empty()) {
+  // libuv reports a write only once all of its bytes went to the kernel.
+  wire_accepted_ += sent;
+  advance_delivered();
+  // on_delivered() comes from the prepare phase (which also flushes), so
+  // that progress from several callbacks is reported once.
+  if (!wire_.empty() || !out_.empty() || delivered_dirty_) {
     loop_->schedule(*this);
   } else {
     check_writable();
     maybe_finish_drain();
   }
+}
+
+NetStatus Connection::encode_output(WireMark& mark, bool& encoded) {
+  const std::size_t before = out_.size();
+  const bool identity = !transport_->is_tls();
+  NetStatus st = transport_->encode(out_, wire_);
+  const std::size_t consumed = before - out_.size();
+  encoded = consumed > 0;
+  if (encoded) {
+    encoded_mark_ += consumed;
+    // A TLS transport writes whole records for everything it consumed, so
+    // the end of wire_ is a record boundary.
+    mark = WireMark{wire_end(), encoded_mark_, identity};
+  }
+  return st;
+}
+
+void Connection::record_mark(const WireMark& mark) {
+  if (marks_.empty() && mark.wire_end <= wire_accepted_) {
+    set_delivered(mark.plain_end);  // the kernel took the whole flush at once
+    return;
+  }
+  marks_.push_back(mark);
+}
+
+void Connection::advance_delivered() {
+  if (marks_.empty()) return;
+  std::size_t done = 0;
+  while (done < marks_.size() && marks_[done].wire_end <= wire_accepted_) ++done;
+  if (done > 0) set_delivered(marks_[done - 1].plain_end);
+  if (done < marks_.size() && marks_[done].identity) {
+    // Before TLS the wire bytes are the plaintext itself, so the accepted
+    // part of a partly written flush is delivered too.
+    const WireMark& m = marks_[done];
+    const std::uint64_t missing = m.wire_end - wire_accepted_;
+    if (missing < m.plain_end) set_delivered(m.plain_end - missing);
+  }
+  // Marks that lie inside the pending uv_write all resolve when its callback
+  // reports success, so only the last of them is kept: the list then holds
+  // one mark per flush made while a write was pending, not one per flush.
+  const std::uint64_t handed = wire_accepted_ + wire_in_flight_;
+  std::size_t first = done;
+  while (first + 1 < marks_.size() && marks_[first + 1].wire_end <= handed) ++first;
+  marks_.erase(marks_.begin(), marks_.begin() + static_cast<std::ptrdiff_t>(first));
+  if (marks_.empty()) std::vector<WireMark>().swap(marks_);  // an idle connection keeps no heap
+}
+
+void Connection::set_delivered(std::uint64_t mark) {
+  assert(mark <= write_mark_);
+  if (mark <= delivered_mark_) return;
+  delivered_mark_ = mark;
+  delivered_dirty_ = true;
 }
 
 void Connection::check_writable() {
@@ -485,7 +558,10 @@ NetStatus Connection::start_tls_client(const TlsContext& context, std::string_vi
 NetStatus Connection::start_tls(std::unique_ptr<Transport> tls) {
   // RFC 6120 §5.4.3.3: everything queued before this point (<proceed/>)
   // goes out in the clear, ahead of the first TLS record.
-  if (NetStatus st = transport_->encode(out_, wire_); !st.ok()) return st;
+  WireMark mark{};
+  bool encoded = false;
+  if (NetStatus st = encode_output(mark, encoded); !st.ok()) return st;
+  if (encoded) record_mark(mark);
   NetStatus st = tls->start(wire_);
   if (!st.ok()) return st;
   // The old transport may be the one whose decode() is delivering the
@@ -598,10 +674,16 @@ void Connection::begin_close() {
     // Best effort, one non-blocking attempt: a TLS alert tells the peer why.
     uv_buf_t buf = make_buf(wire_.data(), wire_.size());
     ++write_syscalls_;
-    (void)uv_try_write(stream(), &buf, 1);
+    // What goes out still counts, for on_closed() to read delivered_mark().
+    const int written = uv_try_write(stream(), &buf, 1);
+    if (written > 0) {
+      wire_accepted_ += static_cast<std::size_t>(written);
+      advance_delivered();
+    }
   }
   std::string().swap(out_);
   std::string().swap(wire_);
+  std::vector<WireMark>().swap(marks_);
   state_ = State::kClosing;
   reading_ = false;
   if (rate_timer_) rate_timer_->stop();

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/accepted_socket.h"
 #include "net/net_error.h"
@@ -60,6 +61,14 @@ class ConnectionHandler {
   // The output queue went above the write cap earlier and has now drained to
   // half of it; reading, paused by the cap, has resumed.
   virtual void on_writable(Connection& /*connection*/) {}
+  // connection.delivered_mark() advanced: the kernel accepted the encoded
+  // bytes of more of the plaintext given to write(). Progress is batched;
+  // the call comes from the loop's prepare phase, usually at most once per
+  // iteration (again in the same phase only if the owner's own writes from
+  // this call were accepted at once). Not called once a close was requested
+  // by close_now() or a failure; on_closed() may still read delivered_mark().
+  // Calls do continue while close_after_flush() drains the queue.
+  virtual void on_delivered(Connection& /*connection*/) {}
   // The connection is closed and its socket released; called exactly once.
   // |reason| is net_error_name(connection.close_error()): "closed" after
   // close_now()/close_after_flush(), "eof" when the peer closed,
@@ -174,6 +183,25 @@ class Connection final : private NetLoop::PrepareHook, private TransportSink {
   // Output not yet accepted by the kernel: queued plaintext, encoded bytes
   // not yet handed to libuv, and libuv's write queue.
   std::size_t queued_bytes() const;
+  // Delivery marks, in plaintext bytes counted from the start of the
+  // connection, so that an owner can drop a queued message once "the TCP
+  // write completed" (a client without stream management): remember
+  // write_mark() after write(), and the message is out once delivered_mark()
+  // reaches that value.
+  // write_mark(): bytes write() accepted, including bytes kept over the cap
+  // (they are queued); bytes refused because the connection was closing do
+  // not count.
+  std::uint64_t write_mark() const { return write_mark_; }
+  // delivered_mark(): the length of the prefix of that plaintext whose
+  // encoded bytes (raw bytes before STARTTLS, TLS records after it) the
+  // kernel has fully accepted, i.e. uv_try_write() returned them or the
+  // uv_write() callback reported success. Monotonic, never above
+  // write_mark(). A TLS record counts only once all its ciphertext is
+  // accepted; under TLS progress is counted per flush (all records one
+  // loop iteration produced), before TLS byte by byte. "Accepted by the
+  // kernel" is not "read by the peer": the bytes are lost if the connection
+  // breaks before the peer reads them.
+  std::uint64_t delivered_mark() const { return delivered_mark_; }
   // True between write() returning false for the cap and on_writable().
   bool over_write_cap() const { return over_cap_; }
   // False once a close was requested or happened.
@@ -195,7 +223,8 @@ class Connection final : private NetLoop::PrepareHook, private TransportSink {
   std::uint64_t write_syscalls_for_test() const { return write_syscalls_; }
   std::uint64_t rate_limit_pauses_for_test() const { return rate_pauses_; }
   std::uint64_t fairness_pauses_for_test() const { return fairness_pauses_; }
-  // Heap capacity held by the output buffers (0 for an idle connection).
+  // Heap capacity held by the output buffers and the delivery marks (0 for
+  // an idle connection).
   std::size_t buffer_capacity_for_test() const;
 
  private:
@@ -209,6 +238,15 @@ class Connection final : private NetLoop::PrepareHook, private TransportSink {
   };
   struct CallbackScope;
   struct WriteReq;
+  // One flush of plaintext into the wire stream: once the kernel accepted
+  // the wire stream up to |wire_end|, the plaintext up to |plain_end| is
+  // delivered. |identity| marks plaintext that went out unencoded (before
+  // TLS), where a partial write counts byte by byte.
+  struct WireMark {
+    std::uint64_t wire_end;
+    std::uint64_t plain_end;
+    bool identity;
+  };
 
   Connection(NetLoop& loop, ConnectionHandler& handler, const ConnectionOptions& options);
 
@@ -234,6 +272,14 @@ class Connection final : private NetLoop::PrepareHook, private TransportSink {
 
   NetStatus start_tls(std::unique_ptr<Transport> tls);
   void flush();
+  // Moves out_ through the transport into wire_; when plaintext was
+  // consumed, sets |mark| to where it ends in both streams.
+  NetStatus encode_output(WireMark& mark, bool& encoded);
+  // Bytes of the wire stream produced so far: accepted, in flight, in wire_.
+  std::uint64_t wire_end() const { return wire_accepted_ + wire_in_flight_ + wire_.size(); }
+  void record_mark(const WireMark& mark);
+  void advance_delivered();
+  void set_delivered(std::uint64_t mark);
   void account_read(std::size_t n);
   void refill_tokens();
   void set_paused(std::uint8_t bit, bool paused);
@@ -254,6 +300,10 @@ class Connection final : private NetLoop::PrepareHook, private TransportSink {
   std::unique_ptr<Transport> retired_transport_;  // replaced mid-callback
   std::string out_;                               // plaintext queued by write()
   std::string wire_;                              // transport output not yet handed to libuv
+  // Flushes whose wire bytes the kernel has not fully accepted yet, oldest
+  // first. Empty, and without heap, whenever the kernel took every flush at
+  // once (the common case) or the queue drained.
+  std::vector<WireMark> marks_;
   ConnectionOptions options_;
   std::string peer_address_;
   std::string close_detail_;
@@ -267,6 +317,11 @@ class Connection final : private NetLoop::PrepareHook, private TransportSink {
   std::uint64_t write_syscalls_ = 0;
   std::uint64_t rate_pauses_ = 0;
   std::uint64_t fairness_pauses_ = 0;
+  std::uint64_t write_mark_ = 0;      // plaintext accepted by write()
+  std::uint64_t encoded_mark_ = 0;    // plaintext handed to the transport
+  std::uint64_t delivered_mark_ = 0;  // see delivered_mark()
+  std::uint64_t wire_accepted_ = 0;   // wire bytes the kernel accepted
+  std::size_t wire_in_flight_ = 0;    // wire bytes in the pending uv_write
   int callback_depth_ = 0;
   NetError close_error_ = NetError::kOk;
   State state_ = State::kConnecting;
@@ -281,6 +336,7 @@ class Connection final : private NetLoop::PrepareHook, private TransportSink {
   bool over_cap_ = false;
   bool resume_pending_ = false;
   bool transport_swapped_ = false;
+  bool delivered_dirty_ = false;  // delivered_mark_ moved since on_delivered()
 };
 
 }  // namespace xd::net

@@ -1,6 +1,7 @@
 // Connection over real loopback sockets: echo, once-per-iteration flushing,
 // the write cap, the read rate limit and fairness cap, deferred close,
-// EOF, close_after_flush, connect failure and idle memory.
+// EOF, close_after_flush, connect failure, idle memory and the delivery
+// marks (write_mark, delivered_mark, on_delivered).
 #include "net/connection.h"
 
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -310,6 +312,123 @@ TEST_SUITE("net.connection") {
     CHECK(h.server.closed == 0);  // destruction never calls the handler
     h.client.conn->resume_reading();
     REQUIRE(h.run([&] { return h.client.closed == 1; }));
+    CHECK(h.finish());
+  }
+
+  TEST_CASE("delivery marks: three writes reach the kernel, on_delivered reports it") {
+    Harness h;
+    h.open();
+    CHECK(h.server.conn->write_mark() == 0);
+    CHECK(h.server.conn->delivered_mark() == 0);
+    const std::string a = "<message id='1'/>";
+    const std::string b = pattern(5000, 1);
+    const std::string c = "<message id='3'/>";
+    CHECK(h.server.conn->write(a));
+    CHECK(h.server.conn->write(b));
+    CHECK(h.server.conn->write(c));
+    const std::uint64_t total = a.size() + b.size() + c.size();
+    CHECK(h.server.conn->write_mark() == total);
+    // write() only queues and never calls back.
+    CHECK(h.server.conn->delivered_mark() == 0);
+    CHECK(h.server.delivered == 0);
+    REQUIRE(h.run([&] { return h.client.received.size() == total; }));
+    CHECK(h.client.received == a + b + c);
+    // The peer read the bytes, so the kernel had accepted them, and the
+    // flush that handed them over reported it in the same prepare phase.
+    CHECK(h.server.conn->delivered_mark() == total);
+    CHECK(h.server.delivered >= 1);
+    CHECK(h.server.delivered_seen == total);
+    // Nothing more to report: the count stays put and no marks are held.
+    const int calls = h.server.delivered;
+    for (int i = 0; i < 5; ++i) h.loop.run_nowait();
+    CHECK(h.server.delivered == calls);
+    CHECK(h.server.conn->buffer_capacity_for_test() == 0);
+    // The marks continue from there.
+    CHECK(h.server.conn->write("more"));
+    CHECK(h.server.conn->write_mark() == total + 4);
+    REQUIRE(h.run([&] { return h.client.received.size() == total + 4; }));
+    CHECK(h.server.conn->delivered_mark() == total + 4);
+    CHECK(h.server.delivered_seen == total + 4);
+    CHECK(h.finish());
+  }
+
+  TEST_CASE("delivery marks: a peer that does not read holds delivered_mark below write_mark") {
+    Harness h;
+    h.server_options.write_queue_cap = 64 << 20;  // room for the whole write
+    h.open();
+    h.client.conn->pause_reading();
+    const std::string big = pattern(16 << 20, 2);
+    CHECK(h.server.conn->write("<first/>"));
+    CHECK(h.server.conn->write(big));
+    const std::uint64_t total = 8 + big.size();
+    CHECK(h.server.conn->write_mark() == total);
+    // Wait until the kernel has taken part of the output (the socket buffers
+    // fill) and that progress was reported.
+    REQUIRE(h.run([&] { return h.server.delivered >= 1; }));
+    for (int i = 0; i < 20; ++i) h.loop.run_nowait();
+    REQUIRE(h.server.conn->queued_bytes() > 0);  // 16 MiB exceed the buffers
+    const std::uint64_t held = h.server.conn->delivered_mark();
+    CHECK(held > 0);
+    CHECK(held < total);
+    CHECK(held == h.server.delivered_seen);
+    CHECK(h.client.received.empty());
+    // The peer reads: everything arrives and the mark catches up.
+    h.client.conn->resume_reading();
+    REQUIRE(h.run([&] { return h.client.received.size() == total; }));
+    CHECK(h.client.received == "<first/>" + big);
+    REQUIRE(h.run([&] { return h.server.delivered_seen == total; }));
+    CHECK(h.server.conn->delivered_mark() == h.server.conn->write_mark());
+    CHECK(h.server.conn->queued_bytes() == 0);
+    CHECK(h.server.conn->buffer_capacity_for_test() == 0);
+    CHECK(h.finish());
+  }
+
+  TEST_CASE("on_delivered may write the next message and is never re-entered") {
+    // A client without stream management whose queue is sent one message
+    // at a time, each after the previous one reached the kernel.
+    Harness h;
+    h.open();
+    int depth = 0;
+    int max_depth = 0;
+    int sent = 1;
+    std::string expected = "<m n='0'/>";
+    h.server.delivered_hook = [&](Peer& p) {
+      max_depth = std::max(max_depth, ++depth);
+      if (sent < 10) {
+        CHECK(p.conn->delivered_mark() == p.conn->write_mark());
+        const std::string m = "<m n='" + std::to_string(sent++) + "'/>";
+        expected += m;
+        CHECK(p.conn->write(m));  // only queues: no nested on_delivered()
+      }
+      --depth;
+    };
+    CHECK(h.server.conn->write(expected));
+    REQUIRE(h.run([&] { return sent == 10 && h.client.received == expected; }));
+    REQUIRE(h.run([&] { return h.server.delivered_seen == expected.size(); }));
+    CHECK(max_depth == 1);
+    CHECK(h.server.delivered == 10);  // one call per message
+    CHECK(h.server.conn->delivered_mark() == h.server.conn->write_mark());
+    CHECK(h.finish());
+  }
+
+  TEST_CASE("write_mark counts bytes kept over the cap, not bytes refused while closing") {
+    Harness h;
+    h.server_options.write_queue_cap = 1024;
+    h.server.release_on_close = false;
+    h.open();
+    h.client.conn->pause_reading();
+    CHECK_FALSE(h.server.conn->write(pattern(64 * 1024, 3)));  // over the cap: kept
+    CHECK(h.server.conn->write_mark() == 64 * 1024);
+    h.server.conn->close_now();
+    CHECK_FALSE(h.server.conn->write("refused"));
+    CHECK(h.server.conn->write_mark() == 64 * 1024);
+    REQUIRE(h.run([&] { return h.server.closed == 1; }));
+    // Still readable after on_closed(); nothing was flushed before the close.
+    CHECK(h.server.conn->write_mark() == 64 * 1024);
+    CHECK(h.server.conn->delivered_mark() == 0);
+    CHECK(h.server.delivered == 0);
+    CHECK(h.server.conn->buffer_capacity_for_test() == 0);
+    h.server.conn.reset();
     CHECK(h.finish());
   }
 

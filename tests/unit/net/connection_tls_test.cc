@@ -1,6 +1,7 @@
 // Connection with TLS over real loopback sockets: direct TLS (XEP-0368),
 // STARTTLS (RFC 6120 §5), verification failures, legacy clients, the
-// handshake deadline and orderly TLS shutdown.
+// handshake deadline, orderly TLS shutdown and the delivery marks across
+// the switch to TLS.
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
@@ -307,6 +308,121 @@ TEST_SUITE("net.connection.tls") {
     CHECK(open_fd_count() == fds_before);
     listener.reset();
     CHECK(loop.close());
+  }
+
+  TEST_CASE("delivery marks over TLS: counted once the records are accepted") {
+    auto sctx = server_context();
+    auto cctx = client_context();
+    Harness h;
+    h.server_options.write_queue_cap = 64 << 20;
+    const std::string early = "<stream:features/>";
+    h.on_server_adopt = [&](Peer& s) {
+      REQUIRE(s.conn->start_tls_server(*sctx).ok());
+      // Queued before the handshake: counted by write_mark() only.
+      CHECK(s.conn->write(early));
+    };
+    h.open();
+    CHECK(h.server.conn->write_mark() == early.size());
+    CHECK(h.server.conn->delivered_mark() == 0);
+    REQUIRE(h.client.conn->start_tls_client(*cctx, "localhost").ok());
+    REQUIRE(h.run([&] { return h.client.received == early; }));
+    CHECK(h.server.conn->delivered_mark() == early.size());
+    CHECK(h.server.delivered_seen == early.size());
+
+    // Three writes after the handshake.
+    const std::string a = "<message id='1'/>";
+    const std::string b = pattern(40'000);
+    const std::string c = "<message id='3'/>";
+    CHECK(h.server.conn->write(a));
+    CHECK(h.server.conn->write(b));
+    CHECK(h.server.conn->write(c));
+    std::uint64_t total = early.size() + a.size() + b.size() + c.size();
+    CHECK(h.server.conn->write_mark() == total);
+    REQUIRE(h.run([&] { return h.client.received.size() == total; }));
+    CHECK(h.client.received == early + a + b + c);
+    CHECK(h.server.conn->delivered_mark() == total);
+    CHECK(h.server.delivered_seen == total);
+
+    // A peer that stops reading: the encrypted flush is not counted until
+    // all of its records are in the kernel.
+    h.client.conn->pause_reading();
+    const std::string big = pattern(16 << 20);
+    const std::uint64_t syscalls = h.server.conn->write_syscalls_for_test();
+    CHECK(h.server.conn->write(big));
+    const std::uint64_t before_big = total;
+    total += big.size();
+    // Wait for the flush that encrypts and hands out the big write.
+    REQUIRE(h.run([&] { return h.server.conn->write_syscalls_for_test() > syscalls; }));
+    for (int i = 0; i < 20; ++i) h.loop.run_nowait();
+    REQUIRE(h.server.conn->queued_bytes() > 0);
+    CHECK(h.server.conn->delivered_mark() == before_big);
+    CHECK(h.server.conn->write_mark() == total);
+    h.client.conn->resume_reading();
+    REQUIRE(h.run([&] { return h.client.received.size() == total; }));
+    REQUIRE(h.run([&] { return h.server.delivered_seen == total; }));
+    CHECK(h.server.conn->delivered_mark() == h.server.conn->write_mark());
+    CHECK(h.server.conn->buffer_capacity_for_test() == 0);
+    // The client's own writes (handshake records interleaved) add up too.
+    CHECK(h.client.conn->write("<presence/>"));
+    REQUIRE(h.run([&] { return h.server.received == "<presence/>"; }));
+    CHECK(h.client.conn->delivered_mark() == h.client.conn->write_mark());
+    CHECK(h.client.conn->write_mark() == 11);
+    CHECK(h.client.delivered >= 1);
+    CHECK(h.finish());
+  }
+
+  TEST_CASE("delivery marks across STARTTLS: plaintext first, then TLS records") {
+    auto sctx = server_context();
+    auto cctx = client_context();
+    Harness h;
+    const std::string features = "<features/>";
+    const std::string proceed = "<proceed/>";
+    const std::string after = "<features-after-tls/>";
+    std::uint64_t server_delivered_at_proceed = 0;
+    std::uint64_t server_written_at_proceed = 0;
+    h.on_server_adopt = [&](Peer& s) {
+      s.read_hook = [&](Peer& p, std::string_view d) {
+        if (p.conn->is_tls()) return;
+        if (d.find("<starttls/>") != std::string_view::npos) {
+          p.conn->write(proceed);
+          REQUIRE(p.conn->start_tls_server(*sctx).ok());
+          p.conn->write(after);
+        } else {
+          p.conn->write(features);
+        }
+      };
+    };
+    h.client.read_hook = [&](Peer& p, std::string_view d) {
+      if (d.find(proceed) != std::string_view::npos) {
+        // The server's plaintext is in the kernel (we read it); its TLS
+        // output waits for the handshake we have not started yet.
+        server_delivered_at_proceed = h.server.conn->delivered_mark();
+        server_written_at_proceed = h.server.conn->write_mark();
+        REQUIRE(p.conn->start_tls_client(*cctx, "example.com").ok());
+      }
+    };
+    h.open();
+    h.client.conn->write("<stream>");
+    REQUIRE(h.run([&] { return h.client.received == features; }));
+    CHECK(h.server.conn->delivered_mark() == features.size());
+    h.client.conn->write("<starttls/>");
+    REQUIRE(h.run([&] { return h.client.tls_ready == 1 && h.server.tls_ready == 1; }));
+    CHECK(server_delivered_at_proceed == features.size() + proceed.size());
+    CHECK(server_written_at_proceed == features.size() + proceed.size() + after.size());
+    REQUIRE(h.run([&] { return h.client.received == features + proceed + after; }));
+    CHECK(h.server.conn->write_mark() == features.size() + proceed.size() + after.size());
+    CHECK(h.server.conn->delivered_mark() == h.server.conn->write_mark());
+    CHECK(h.server.delivered_seen == h.server.conn->write_mark());
+    // The client: 19 bytes in the clear, then TLS.
+    const std::string auth = "<auth>secret</auth>";
+    h.client.conn->write(auth);
+    REQUIRE(h.run([&] { return h.server.received == "<stream><starttls/>" + auth; }));
+    CHECK(h.client.conn->write_mark() == 19 + auth.size());
+    CHECK(h.client.conn->delivered_mark() == h.client.conn->write_mark());
+    CHECK(h.client.delivered_seen == h.client.conn->write_mark());
+    CHECK(h.server.conn->buffer_capacity_for_test() == 0);
+    CHECK(h.client.conn->buffer_capacity_for_test() == 0);
+    CHECK(h.finish());
   }
 
   TEST_CASE("a plaintext client on a TLS port fails the handshake") {

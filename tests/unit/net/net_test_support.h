@@ -61,6 +61,8 @@ struct Peer : ConnectionHandler {
   int connected = 0;
   int tls_ready = 0;
   int writable = 0;
+  int delivered = 0;                 // on_delivered() calls
+  std::uint64_t delivered_seen = 0;  // delivered_mark() at the last of them
   int closed = 0;
   std::string close_reason;
   std::string close_detail;
@@ -68,6 +70,7 @@ struct Peer : ConnectionHandler {
   std::function<void(Peer&, std::string_view)> read_hook;
   std::function<void(Peer&)> tls_hook;
   std::function<void(Peer&)> connected_hook;
+  std::function<void(Peer&)> delivered_hook;
 
   void on_connected(Connection&) override {
     ++connected;
@@ -83,6 +86,16 @@ struct Peer : ConnectionHandler {
     if (tls_hook) tls_hook(*this);
   }
   void on_writable(Connection&) override { ++writable; }
+  void on_delivered(Connection& c) override {
+    // The contract: only when the mark advanced, never past write_mark(),
+    // never after on_closed().
+    CHECK(c.delivered_mark() > delivered_seen);
+    CHECK(c.delivered_mark() <= c.write_mark());
+    CHECK(closed == 0);
+    ++delivered;
+    delivered_seen = c.delivered_mark();
+    if (delivered_hook) delivered_hook(*this);
+  }
   void on_closed(Connection& c, std::string_view reason) override {
     ++closed;
     close_reason = std::string(reason);
