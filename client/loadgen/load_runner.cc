@@ -25,18 +25,6 @@ double seconds_between(std::uint64_t from_ns, std::uint64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e9;
 }
 
-std::string_view mech_label(SaslMech mech) {
-  switch (mech) {
-    case SaslMech::kScramSha1:
-      return "SCRAM-SHA-1";
-    case SaslMech::kScramSha256:
-      return "SCRAM-SHA-256";
-    case SaslMech::kPlain:
-      return "PLAIN";
-  }
-  return "?";
-}
-
 // Parses "seq:timestamp_ns"; false for anything else.
 bool parse_body(std::string_view body, std::uint64_t& seq, std::uint64_t& ts) {
   const std::size_t colon = body.find(':');
@@ -79,7 +67,9 @@ SessionConfig LoadRunner::config_for(std::size_t index) const {
   config.password = options_.password;
   config.mech = options_.mech;
   config.tls = tls_.get();
+  config.direct_tls = options_.direct_tls;
   config.tls_host = options_.tls_host;
+  config.channel_binding = options_.channel_binding;
   const std::size_t users = std::max<std::size_t>(options_.users, 1);
   std::size_t user = index % users;
   // Resource "<tag><number>"; a char buffer sidesteps GCC 12's false
@@ -105,8 +95,11 @@ SessionConfig LoadRunner::config_for(std::size_t index) const {
 }
 
 bool LoadRunner::start(std::string& error) {
-  if (options_.tls) {
-    tls_ = net::TlsContext::client(options_.ca_file, error);
+  if (options_.tls || options_.direct_tls) {
+    net::TlsClientOptions tls_options;
+    // XEP-0368 §3: direct TLS names the protocol in ALPN; STARTTLS does not.
+    if (options_.direct_tls) tls_options.alpn = {"xmpp-client"};
+    tls_ = net::TlsContext::client(options_.ca_file, error, tls_options);
     if (!tls_) return false;
   }
   total_ = options_.mode == LoadMode::kThroughput ? 2 * options_.pairs : options_.connections;
@@ -157,6 +150,7 @@ void LoadRunner::pump() {
 void LoadRunner::on_bound(LoginSession& session) {
   --in_progress_;
   ++bound_;
+  if (tls_version_.empty()) tls_version_ = session.tls_version();
   if (options_.mode == LoadMode::kLogin) session.close();
   pump();
 }
@@ -187,14 +181,20 @@ void LoadRunner::logins_done() {
   deadline_->stop();
   const double secs = seconds_between(login_start_ns_, login_end_ns_);
   const double rate = secs > 0 ? static_cast<double>(bound_) / secs : 0;
+  const std::string_view mech = sasl_mech_name(options_.mech);
+  const bool plus = sasl_mech_is_plus(options_.mech);
   std::printf(
-      "%s-logins: ok=%zu failed=%zu seconds=%.3f logins_per_s=%.0f mech=%.*s tls=%d "
-      "concurrency=%zu\n",
+      "%s-logins: ok=%zu failed=%zu seconds=%.3f logins_per_s=%.0f mech=%.*s cb=%s tls=%d "
+      "transport=%s tls_version=%s concurrency=%zu\n",
       options_.mode == LoadMode::kLogin        ? "login"
       : options_.mode == LoadMode::kThroughput ? "throughput"
                                                : "idle",
-      bound_, failed_, secs, rate, static_cast<int>(mech_label(options_.mech).size()),
-      mech_label(options_.mech).data(), options_.tls ? 1 : 0, options_.concurrency);
+      bound_, failed_, secs, rate, static_cast<int>(mech.size()), mech.data(),
+      plus ? options_.channel_binding.c_str() : "none", options_.tls || options_.direct_tls ? 1 : 0,
+      options_.direct_tls ? "direct-tls"
+      : options_.tls      ? "starttls"
+                          : "plain",
+      tls_version_.empty() ? "none" : tls_version_.c_str(), options_.concurrency);
   std::fflush(stdout);
   if (failed_ > 0) exit_code_ = 1;
   if (bound_ == 0 && options_.mode != LoadMode::kLogin) {

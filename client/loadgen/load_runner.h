@@ -32,12 +32,14 @@ struct LoadOptions {
   std::size_t users = 10;
   std::string password = "pw";
   SaslMech mech = SaslMech::kScramSha1;
-  bool tls = false;
-  std::string ca_file;  // empty: system store
+  bool tls = false;         // STARTTLS
+  bool direct_tls = false;  // XEP-0368 direct TLS (ALPN xmpp-client); overrides |tls|
+  std::string ca_file;      // empty: system store
   std::string tls_host;
-  std::size_t connections = 1000;  // login, idle
-  std::size_t concurrency = 100;   // logins in progress at once
-  std::size_t pairs = 100;         // throughput
+  std::string channel_binding = "tls-exporter";  // for -PLUS mechanisms
+  std::size_t connections = 1000;                // login, idle
+  std::size_t concurrency = 100;                 // logins in progress at once
+  std::size_t pairs = 100;                       // throughput
   std::size_t window = 10;
   double seconds = 5;
   double grace_seconds = 2;
@@ -109,6 +111,7 @@ class LoadRunner final : public SessionObserver {
   std::size_t bound_ = 0;
   std::size_t failed_ = 0;
   std::size_t dropped_ = 0;  // bound sessions that ended unasked
+  std::string tls_version_;  // of the first bound session
   std::uint64_t login_start_ns_ = 0;
   std::uint64_t login_end_ns_ = 0;
   std::uint64_t window_start_ns_ = 0;

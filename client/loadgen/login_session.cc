@@ -1,7 +1,9 @@
 #include "client/loadgen/login_session.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <array>
 #include <cstdlib>
 #include <utility>
 
@@ -20,17 +22,26 @@ constexpr std::string_view kSaslNs = "urn:ietf:params:xml:ns:xmpp-sasl";
 constexpr std::string_view kBindNs = "urn:ietf:params:xml:ns:xmpp-bind";
 constexpr std::string_view kStanzasNs = "urn:ietf:params:xml:ns:xmpp-stanzas";
 constexpr std::string_view kPingNs = "urn:xmpp:ping";
+constexpr std::string_view kSaslCbNs = "urn:xmpp:sasl-cb:0";
 
-std::string_view mech_name(SaslMech mech) {
-  switch (mech) {
-    case SaslMech::kScramSha1:
-      return "SCRAM-SHA-1";
-    case SaslMech::kScramSha256:
-      return "SCRAM-SHA-256";
-    case SaslMech::kPlain:
-      return "PLAIN";
+constexpr std::array<SaslMech, 5> kAllMechs = {SaslMech::kScramSha1, SaslMech::kScramSha256,
+                                               SaslMech::kScramSha1Plus, SaslMech::kScramSha256Plus,
+                                               SaslMech::kPlain};
+
+bool ascii_iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
+    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
+    if (x != y) return false;
   }
-  return "PLAIN";
+  return true;
+}
+
+void cleanse(std::string& secret) {
+  OPENSSL_cleanse(secret.data(), secret.size());
+  secret.clear();
 }
 
 net::ConnectionOptions client_options() {
@@ -41,6 +52,36 @@ net::ConnectionOptions client_options() {
 }
 
 }  // namespace
+
+std::string_view sasl_mech_name(SaslMech mech) {
+  switch (mech) {
+    case SaslMech::kScramSha1:
+      return "SCRAM-SHA-1";
+    case SaslMech::kScramSha256:
+      return "SCRAM-SHA-256";
+    case SaslMech::kScramSha1Plus:
+      return "SCRAM-SHA-1-PLUS";
+    case SaslMech::kScramSha256Plus:
+      return "SCRAM-SHA-256-PLUS";
+    case SaslMech::kPlain:
+      return "PLAIN";
+  }
+  return "PLAIN";
+}
+
+bool sasl_mech_from_name(std::string_view name, SaslMech& out) {
+  for (SaslMech mech : kAllMechs) {
+    if (ascii_iequal(name, sasl_mech_name(mech))) {
+      out = mech;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool sasl_mech_is_plus(SaslMech mech) {
+  return mech == SaslMech::kScramSha1Plus || mech == SaslMech::kScramSha256Plus;
+}
 
 LoginSession::LoginSession(net::NetLoop& loop, const SessionConfig& config,
                            SessionObserver& observer, std::size_t tag)
@@ -56,6 +97,20 @@ bool LoginSession::start(std::string& error) {
     return false;
   }
   parser_ = std::make_unique<protocol::StreamParser>();
+  if (config_.tls && config_.direct_tls) {
+    // XEP-0368 §3: TLS from the first byte; the stream header follows the
+    // handshake (on_tls_ready).
+    status = conn_->start_tls_client(*config_.tls,
+                                     config_.tls_host.empty() ? config_.domain : config_.tls_host);
+    if (!status) {
+      error = "direct tls: " + status.to_string();
+      conn_.reset();
+      parser_.reset();
+      return false;
+    }
+    state_ = State::kAwaitTls;
+    return true;
+  }
   send_header();
   state_ = State::kAwaitFeatures;
   return true;
@@ -219,7 +274,7 @@ bool LoginSession::on_features(const protocol::Element& features) {
     return true;
   }
   const protocol::Element* mechanisms = features.child("mechanisms", kSaslNs);
-  const std::string_view wanted = mech_name(config_.mech);
+  const std::string_view wanted = sasl_mech_name(config_.mech);
   bool offered = false;
   if (mechanisms) {
     for (const protocol::Node& node : mechanisms->children()) {
@@ -241,10 +296,13 @@ bool LoginSession::on_features(const protocol::Element& features) {
     initial += config_.password;
   } else {
     protocol::ScramClientConfig scram;
-    scram.hash = config_.mech == SaslMech::kScramSha1 ? protocol::ScramHash::kSha1
-                                                      : protocol::ScramHash::kSha256;
+    scram.hash = config_.mech == SaslMech::kScramSha1 || config_.mech == SaslMech::kScramSha1Plus
+                     ? protocol::ScramHash::kSha1
+                     : protocol::ScramHash::kSha256;
     scram.username = config_.username;
+    if (sasl_mech_is_plus(config_.mech) && !set_channel_binding(features, scram)) return false;
     if (protocol::opaque_string(config_.password, scram.password) != protocol::PrecisError::kOk) {
+      cleanse(scram.cb_data);
       fail("password refused by OpaqueString");
       return false;
     }
@@ -253,6 +311,9 @@ bool LoginSession::on_features(const protocol::Element& features) {
     scram.client_nonce = protocol::scram_nonce_from_random(
         std::string_view(reinterpret_cast<const char*>(random), sizeof random));
     scram_ = std::make_unique<protocol::ScramClient>(scram);
+    // The machine keeps its own copy; ours goes.
+    cleanse(scram.password);
+    cleanse(scram.cb_data);
     protocol::SaslResult<std::string> first = scram_->client_first();
     if (!first) {
       fail("scram client_first failed");
@@ -267,6 +328,48 @@ bool LoginSession::on_features(const protocol::Element& features) {
   auth += "</auth>";
   conn_->write(auth);
   state_ = State::kAwaitSaslResult;
+  return true;
+}
+
+bool LoginSession::set_channel_binding(const protocol::Element& features,
+                                       protocol::ScramClientConfig& scram) {
+  const std::string& type = config_.channel_binding;
+  // XEP-0440 §3: a server that lists its channel-binding types must list
+  // ours; one that lists none leaves us to try.
+  if (const protocol::Element* offered = features.child("sasl-channel-binding", kSaslCbNs)) {
+    bool listed = false;
+    for (const protocol::Node& node : offered->children()) {
+      if (node.is_element() && node.element->is("channel-binding", kSaslCbNs) &&
+          node.element->attr_or("type") == type) {
+        listed = true;
+      }
+    }
+    if (!listed) {
+      fail("server does not offer channel binding " + type);
+      return false;
+    }
+  }
+  net::TlsInfo info;
+  if (!conn_->tls_info(info)) {
+    fail(std::string(sasl_mech_name(config_.mech)) + " needs TLS");
+    return false;
+  }
+  std::string data;
+  if (type == protocol::kCbTlsExporter) {
+    data = info.exporter;
+  } else if (type == protocol::kCbTlsServerEndPoint) {
+    data = info.server_end_point;
+  }
+  cleanse(info.exporter);
+  cleanse(info.server_end_point);
+  // RFC 9266 §3: no tls-exporter on TLS 1.2 without extended master secret.
+  if (data.empty()) {
+    fail(type + " data unavailable on this connection (" + info.protocol + ")");
+    return false;
+  }
+  scram.cbind_flag = protocol::Gs2CbindFlag::kUsed;
+  scram.cb_name = type;
+  scram.cb_data = std::move(data);
   return true;
 }
 
@@ -343,6 +446,12 @@ void LoginSession::answer_iq(const protocol::Element& iq) {
 void LoginSession::on_tls_ready(net::Connection& /*connection*/) {
   if (state_ != State::kAwaitTls) return;
   tls_done_ = true;
+  net::TlsInfo info;
+  if (conn_->tls_info(info)) {
+    tls_version_ = info.protocol;
+    cleanse(info.exporter);
+    cleanse(info.server_end_point);
+  }
   send_header();
   state_ = State::kAwaitFeatures;
 }

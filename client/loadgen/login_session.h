@@ -1,10 +1,12 @@
 // LoginSession: one load-generator client connection to any standard XMPP
-// server. It drives the connection through stream header, optional STARTTLS
-// (RFC 6120 §5), SASL SCRAM-SHA-1/-256 or PLAIN (§6), stream restart and
-// resource binding (§7), then hands every incoming <message/> body to its
-// observer and lets the owner write preformatted stanzas. It is a measuring
-// tool, not a conforming client: it never retries, never sends presence,
-// never follows redirects, and never lets a protocol failure throw.
+// server. It drives the connection through stream header, optional TLS
+// (STARTTLS, RFC 6120 §5, or direct TLS, XEP-0368), SASL (§6: SCRAM-SHA-1/
+// -256, their -PLUS variants with RFC 9266/XEP-0440 channel binding, or
+// PLAIN), stream restart and resource binding (§7), then hands every
+// incoming <message/> body to its observer and lets the owner write
+// preformatted stanzas. It is a measuring tool, not a conforming client: it
+// never retries, never sends presence, never follows redirects, and never
+// lets a protocol failure throw.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +24,16 @@
 
 namespace xd::client {
 
-enum class SaslMech { kScramSha1, kScramSha256, kPlain };
+enum class SaslMech { kScramSha1, kScramSha256, kScramSha1Plus, kScramSha256Plus, kPlain };
+
+// The IANA mechanism name of |mech|, e.g. "SCRAM-SHA-256-PLUS".
+std::string_view sasl_mech_name(SaslMech mech);
+// Parses a mechanism name, ASCII case-insensitively ("scram-sha-1-plus" and
+// "SCRAM-SHA-1-PLUS" alike). Returns false and leaves |out| untouched for
+// any other name.
+bool sasl_mech_from_name(std::string_view name, SaslMech& out);
+// True for the -PLUS variants, which need TLS and channel-binding data.
+bool sasl_mech_is_plus(SaslMech mech);
 
 // Everything one session needs; plain data copied by the session.
 struct SessionConfig {
@@ -32,10 +43,15 @@ struct SessionConfig {
   std::string password;  // raw; SCRAM prepares it with OpaqueString
   std::string resource;
   SaslMech mech = SaslMech::kScramSha1;
-  // STARTTLS when set (must outlive the session); the certificate must verify
-  // for |tls_host| (the domain when empty).
+  // TLS when set (must outlive the session): STARTTLS, or with |direct_tls|
+  // a TLS handshake right after connecting (XEP-0368). The certificate must
+  // verify for |tls_host| (the domain when empty).
   const net::TlsContext* tls = nullptr;
+  bool direct_tls = false;
   std::string tls_host;
+  // The channel-binding type of a -PLUS mechanism: "tls-exporter" (RFC 9266)
+  // or "tls-server-end-point" (RFC 5929 §4).
+  std::string channel_binding = "tls-exporter";
 };
 
 class LoginSession;
@@ -86,6 +102,9 @@ class LoginSession final : private net::ConnectionHandler {
   bool was_bound() const { return was_bound_; }
   // The full JID the server assigned (empty before binding).
   const std::string& jid() const { return jid_; }
+  // The negotiated TLS version ("TLSv1.3"), empty before the handshake or
+  // without TLS.
+  const std::string& tls_version() const { return tls_version_; }
 
  private:
   enum class State : std::uint8_t {
@@ -111,6 +130,9 @@ class LoginSession final : private net::ConnectionHandler {
   bool handle_stanza(const protocol::Element& stanza);
   bool on_features(const protocol::Element& features);
   bool on_sasl(const protocol::Element& stanza);
+  // Fills the channel-binding part of |scram| for a -PLUS mechanism from
+  // |features| and this connection's TLS; false when the session failed.
+  bool set_channel_binding(const protocol::Element& features, protocol::ScramClientConfig& scram);
   void answer_iq(const protocol::Element& iq);
   void fail(std::string reason);
 
@@ -122,6 +144,7 @@ class LoginSession final : private net::ConnectionHandler {
   std::unique_ptr<protocol::StreamParser> parser_;
   std::unique_ptr<protocol::ScramClient> scram_;
   std::string jid_;
+  std::string tls_version_;
   std::string failure_;
   State state_ = State::kIdle;
   bool tls_done_ = false;

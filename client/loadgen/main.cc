@@ -4,7 +4,6 @@
 // One process, one thread, one NetLoop; see load_runner.h for the output.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <map>
 #include <string>
 
 #include "client/loadgen/load_runner.h"
@@ -13,7 +12,6 @@
 int main(int argc, char** argv) {
   using xd::client::LoadMode;
   using xd::client::LoadOptions;
-  using xd::client::SaslMech;
   LoadOptions options;
   CLI::App app{"xd-loadgen: XMPP load generator"};
   app.require_subcommand(1);
@@ -27,10 +25,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--password", options.password, "password of every account")
       ->capture_default_str();
-  app.add_option("--mech", mech, "scram-sha-1 | scram-sha-256 | plain")->capture_default_str();
+  app.add_option("--mech,--mechanism", mech,
+                 "SASL mechanism, any case: scram-sha-1 | scram-sha-256 | scram-sha-1-plus | "
+                 "scram-sha-256-plus | plain (-plus needs --tls or --direct-tls)")
+      ->capture_default_str();
   bool plain = false;
   app.add_flag("--plain", plain, "shorthand for --mech plain");
   app.add_flag("--tls", options.tls, "STARTTLS before authenticating");
+  app.add_flag("--direct-tls", options.direct_tls,
+               "TLS from the first byte (XEP-0368, ALPN xmpp-client) instead of STARTTLS");
+  app.add_option("--channel-binding", options.channel_binding,
+                 "channel binding of -plus mechanisms: tls-exporter | tls-server-end-point")
+      ->capture_default_str();
   app.add_option("--ca", options.ca_file, "CA file (PEM) to verify the server; default system");
   app.add_option("--tls-host", options.tls_host,
                  "name the certificate must match (default domain)");
@@ -62,15 +68,20 @@ int main(int argc, char** argv) {
   if (throughput->parsed()) options.mode = LoadMode::kThroughput;
   if (idle->parsed()) options.mode = LoadMode::kIdle;
   if (plain) mech = "plain";
-  static const std::map<std::string, SaslMech> kMechs = {{"scram-sha-1", SaslMech::kScramSha1},
-                                                         {"scram-sha-256", SaslMech::kScramSha256},
-                                                         {"plain", SaslMech::kPlain}};
-  auto it = kMechs.find(mech);
-  if (it == kMechs.end()) {
+  if (!xd::client::sasl_mech_from_name(mech, options.mech)) {
     std::fprintf(stderr, "xd-loadgen: unknown --mech %s\n", mech.c_str());
     return 2;
   }
-  options.mech = it->second;
+  if (xd::client::sasl_mech_is_plus(options.mech) && !options.tls && !options.direct_tls) {
+    std::fprintf(stderr, "xd-loadgen: %s binds to TLS: add --tls or --direct-tls\n", mech.c_str());
+    return 2;
+  }
+  if (options.channel_binding != "tls-exporter" &&
+      options.channel_binding != "tls-server-end-point") {
+    std::fprintf(stderr, "xd-loadgen: unknown --channel-binding %s\n",
+                 options.channel_binding.c_str());
+    return 2;
+  }
   if (options.concurrency == 0) options.concurrency = 1;
 
   int code = 0;
