@@ -42,6 +42,14 @@ struct C2sConfig {
   // with <policy-violation/> (catalogue F46).
   uint32_t max_bind_failures = 5;
 
+  // XEP-0198 stream management (spec/delivery.md §5): offered after
+  // authentication. A resumption window of 0 makes streams non-resumable.
+  bool stream_management = true;
+  uint32_t sm_resume_seconds = 300;
+  // Unacknowledged stanzas one stream may hold; one more closes it with
+  // <policy-violation/> (catalogue H55).
+  uint32_t sm_max_unacked = 500;
+
   // Long-lived private key for the fake SCRAM salts of unknown users
   // (scram_fake_credentials). Must be non-empty.
   std::string server_secret;

@@ -42,6 +42,8 @@ void append_c2s_features(const C2sFeatures& f, std::string& out) {
     // <optional/> (draft-cridland-xmpp-session-01) tells new ones to skip it.
     out.append("<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>");
   }
+  if (f.sm) out.append("<sm xmlns='urn:xmpp:sm:3'/>");
+  if (f.csi) out.append("<csi xmlns='urn:xmpp:csi:0'/>");
   out.append("</stream:features>");
 }
 

@@ -16,6 +16,8 @@ inline constexpr std::string_view kRegisterFeatureNs = "http://jabber.org/featur
 inline constexpr std::string_view kRegisterNs = "jabber:iq:register";
 // XEP-0440: the channel-binding types a server supports.
 inline constexpr std::string_view kSaslCbNs = "urn:xmpp:sasl-cb:0";
+// XEP-0352 client state indication.
+inline constexpr std::string_view kCsiNs = "urn:xmpp:csi:0";
 
 // The SASL mechanisms offered on one stream.
 struct C2sSaslOffer {
@@ -38,6 +40,8 @@ struct C2sFeatures {
   C2sSaslOffer sasl;               // RFC 6120 §6.4.1
   bool registration = false;       // XEP-0077 §3.1 stream feature
   bool bind = false;               // RFC 6120 §7.4, plus the RFC 3921 session feature
+  bool sm = false;                 // XEP-0198 §2 stream management
+  bool csi = false;                // XEP-0352 §2 client state indication
 };
 
 // Appends <stream:features>...</stream:features> for |features| to |out|.

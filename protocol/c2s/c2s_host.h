@@ -10,11 +10,19 @@
 #include <optional>
 #include <string_view>
 
+#include "protocol/c2s/stream_management.h"
 #include "protocol/jid/jid.h"
 #include "protocol/sasl/scram.h"
 #include "protocol/stanza_error.h"
 
 namespace xd::protocol {
+
+// What a host hands back for a successful XEP-0198 resumption.
+struct C2sResumption {
+  Jid full;              // the resumed session's full JID
+  uint32_t handled = 0;  // h for <resumed/>: client stanzas the server handled
+  StreamManagement sm;   // the outbound state (unacknowledged stanzas) taken over
+};
 
 class C2sHost {
  public:
@@ -61,6 +69,16 @@ class C2sHost {
   virtual void auth_failed(std::string_view mechanism) = 0;
   // |bare| authenticated with |mechanism|.
   virtual void auth_succeeded(const Jid& bare, std::string_view mechanism) = 0;
+
+  // XEP-0198 §5: the authenticated client asks to resume the session
+  // |previd|, having received |client_h| stanzas. The host checks that the
+  // id belongs to this account and is within its window, detaches the old
+  // session (closing its stream with <conflict/> if it is still open) and
+  // fills |out|. False: <failed><item-not-found/></failed>, nothing changed.
+  virtual bool resume_session(std::string_view /*previd*/, uint32_t /*client_h*/,
+                              C2sResumption& /*out*/) {
+    return false;
+  }
 };
 
 }  // namespace xd::protocol

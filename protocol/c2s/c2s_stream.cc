@@ -14,9 +14,10 @@ namespace xd::protocol {
 namespace {
 
 constexpr std::string_view kClientNs = "jabber:client";
-// XEP-0198. Not offered yet; its elements are answered so that a client
-// that tries anyway is not disconnected.
-constexpr std::string_view kSmNs = "urn:xmpp:sm:3";
+// XEP-0198 §5: a previd longer than this is not one of ours.
+constexpr size_t kMaxPrevidBytes = 128;
+// The resumption id: 128 random bits as hex.
+constexpr size_t kSmIdBytes = 16;
 
 // RFC 6120 §4.7.3: the stream id must be unpredictable; 128 bits.
 constexpr size_t kStreamIdBytes = 16;
@@ -281,6 +282,8 @@ C2sFeatures C2sStream::current_features() const {
   C2sFeatures f;
   if (authenticated_) {
     f.bind = true;  // RFC 6120 §7.4
+    f.sm = config_.stream_management;
+    f.csi = true;
     return f;
   }
   f.starttls = config_.tls_available && !tls_active_;
@@ -384,6 +387,7 @@ void C2sStream::on_bound(std::unique_ptr<Element> element) {
       const bool session = name == "iq" && element->child("session", kSessionNs);
       const bool bind = name == "iq" && !session && element->child("bind", kBindNs);
       if ((session || bind) && to_server(*element, config_.domain)) {
+        if (sm_) sm_->count_inbound();
         if (session) {
           on_session(*element);
         } else if (auto reply = unaddressed_error(*element, StanzaCondition::kNotAllowed)) {
@@ -393,11 +397,15 @@ void C2sStream::on_bound(std::unique_ptr<Element> element) {
         }
         return;
       }
+      // XEP-0198 §4: every stanza counts, also those answered right here.
+      const uint32_t seq = sm_ ? sm_->count_inbound() : 0;
       std::unique_ptr<Element> reply;
       switch (filter_->filter(*element, reply)) {
         case C2sStanzaFilter::Verdict::kRoute: {
           C2sEvent ev;
           ev.type = C2sEvent::Type::kStanza;
+          ev.seq = seq;
+          ev.sm_counted = sm_ != nullptr;
           ev.stanza = std::move(element);
           push(std::move(ev));
           return;
@@ -421,6 +429,15 @@ void C2sStream::on_non_stanza_after_auth(const Element& element) {
     on_stream_management(element);
     return;
   }
+  if (element.ns() == kCsiNs && state_ == C2sState::kBound &&
+      (element.name() == "active" || element.name() == "inactive")) {
+    // XEP-0352 §3: a nonza, not counted by stream management.
+    C2sEvent ev;
+    ev.type = C2sEvent::Type::kClientState;
+    ev.active = element.name() == "active";
+    push(std::move(ev));
+    return;
+  }
   if (element.ns() == kTlsNs && element.name() == "starttls") {
     refuse_tls();
     return;
@@ -435,18 +452,157 @@ void C2sStream::on_non_stanza_after_auth(const Element& element) {
 }
 
 void C2sStream::on_stream_management(const Element& element) {
-  // TODO(sm): XEP-0198 is not advertised yet. Until it is, <enable/> and
-  // <resume/> fail politely (XEP-0198 §3, §5) and acks are ignored, since
-  // nothing is being counted.
   const std::string& name = element.name();
-  if (name == "enable" || name == "resume") {
+  if (name == "enable") {
+    if (state_ != C2sState::kBound || !config_.stream_management) {
+      // XEP-0198 §3: only after binding (catalogue H52).
+      output_.append(
+          "<failed xmlns='urn:xmpp:sm:3'><unexpected-request "
+          "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+      return;
+    }
+    if (sm_) {
+      // Catalogue H52: a second <enable/> is a protocol violation.
+      stream_error(StreamCondition::kUnsupportedStanzaType, "second <enable/>",
+                   "stream management is already enabled");
+      return;
+    }
+    sm_ = std::make_unique<StreamManagement>();
+    const std::string_view resume = element.attr_or("resume");
+    C2sEvent ev;
+    ev.type = C2sEvent::Type::kSmEnabled;
+    if ((resume == "true" || resume == "1") && config_.sm_resume_seconds > 0) {
+      sm_->set_id(random_hex(kSmIdBytes));
+      ev.sm_id = sm_->id();
+      output_.append("<enabled xmlns='urn:xmpp:sm:3' id='");
+      output_.append(sm_->id());
+      output_.append("' resume='true' max='");
+      output_.append(std::to_string(config_.sm_resume_seconds));
+      output_.append("'/>");
+    } else {
+      output_.append("<enabled xmlns='urn:xmpp:sm:3'/>");
+    }
+    push(std::move(ev));
+    return;
+  }
+  if (name == "resume") {
+    if (state_ == C2sState::kAwaitBind && config_.stream_management) {
+      on_resume(element);
+    } else {
+      output_.append(
+          "<failed xmlns='urn:xmpp:sm:3'><unexpected-request "
+          "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+    }
+    return;
+  }
+  if ((name == "r" || name == "a") && sm_ && state_ == C2sState::kBound) {
+    if (name == "r") {
+      C2sEvent ev;
+      ev.type = C2sEvent::Type::kSmRequest;
+      push(std::move(ev));
+      return;
+    }
+    uint32_t h = 0;
+    if (!parse_sm_counter(element.attr_or("h"), h)) {
+      stream_error(StreamCondition::kBadFormat, "bad h in <a/>");
+      return;
+    }
+    apply_ack(h);
+    return;
+  }
+  // <r/> and <a/> without enabled stream management, or anything else in
+  // the namespace (RFC 6120 §4.9.3.24).
+  stream_error(StreamCondition::kUnsupportedStanzaType, "unexpected stream management element");
+}
+
+bool C2sStream::apply_ack(uint32_t h) {
+  C2sEvent ev;
+  ev.type = C2sEvent::Type::kSmAcked;
+  switch (sm_->ack(h, ev.tags)) {
+    case StreamManagement::AckResult::kOk:
+      if (!ev.tags.empty()) push(std::move(ev));
+      return true;
+    case StreamManagement::AckResult::kTooHigh: {
+      // XEP-0198 §4 (catalogue H53).
+      auto app = std::make_unique<Element>(kSmNs, "handled-count-too-high");
+      app->set_attr("h", std::to_string(h));
+      app->set_attr("send-count", std::to_string(sm_->sent()));
+      stream_error(StreamCondition::kUndefinedCondition, "acknowledged more than was sent", {},
+                   std::move(app));
+      return false;
+    }
+    case StreamManagement::AckResult::kBehind:
+      stream_error(StreamCondition::kUndefinedCondition, "acknowledgement counter went back");
+      return false;
+  }
+  return false;
+}
+
+void C2sStream::on_resume(const Element& element) {
+  const std::string previd(element.attr_or("previd"));
+  uint32_t h = 0;
+  C2sResumption r;
+  if (previd.empty() || previd.size() > kMaxPrevidBytes ||
+      !parse_sm_counter(element.attr_or("h"), h) || !host_.resume_session(previd, h, r)) {
+    // XEP-0198 §5 (catalogue H54): unknown, expired, foreign or garbage.
     output_.append(
-        "<failed xmlns='urn:xmpp:sm:3'><feature-not-implemented "
+        "<failed xmlns='urn:xmpp:sm:3'><item-not-found "
         "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
     return;
   }
-  if (name == "r" || name == "a") return;
-  stream_error(StreamCondition::kUnsupportedStanzaType, "unknown stream management element");
+  jid_ = r.full;
+  filter_ = std::make_unique<C2sStanzaFilter>(jid_, config_.domain);
+  sm_ = std::make_unique<StreamManagement>(std::move(r.sm));
+  sm_->set_id(previd);
+  sm_->set_inbound(r.handled);
+  state_ = C2sState::kBound;
+  C2sEvent resumed;
+  resumed.type = C2sEvent::Type::kResumed;
+  resumed.jid = jid_;
+  resumed.sm_id = previd;
+  push(std::move(resumed));
+  if (!apply_ack(h)) return;
+  output_.append("<resumed xmlns='urn:xmpp:sm:3' previd='");
+  output_.append(previd);
+  output_.append("' h='");
+  output_.append(std::to_string(r.handled));
+  output_.append("'/>");
+  // XEP-0198 §5: everything the client has not acknowledged, again, under
+  // the numbers it had.
+  for (const StreamManagement::Sent& s : sm_->unacked()) output_.append(s.xml);
+}
+
+void C2sStream::send_sm_ack(uint32_t h) {
+  if (state_ != C2sState::kBound || !sm_) return;
+  output_.append("<a xmlns='urn:xmpp:sm:3' h='");
+  output_.append(std::to_string(h));
+  output_.append("'/>");
+}
+
+void C2sStream::count_sent(size_t from, uint64_t tag) {
+  if (!sm_ || state_ != C2sState::kBound) return;
+  sm_->record(tag, output_.substr(from));
+  if (sm_->unacked_count() > config_.sm_max_unacked) {
+    // Catalogue H55: a client that never acknowledges.
+    stream_error(StreamCondition::kPolicyViolation, "too many unacknowledged stanzas",
+                 "too many unacknowledged stanzas");
+  }
+}
+
+void C2sStream::detach() {
+  if (state_ == C2sState::kClosed) return;
+  state_ = C2sState::kClosed;
+  wipe_channel_bindings();
+  parser_.reset();
+  output_.clear();
+  output_.shrink_to_fit();
+}
+
+bool C2sStream::hold_serialized(std::string xml, uint64_t tag) {
+  if (state_ != C2sState::kClosed || !sm_ || sm_->id().empty()) return false;
+  if (sm_->unacked_count() >= config_.sm_max_unacked) return false;
+  sm_->record(tag, std::move(xml));
+  return true;
 }
 
 // -------------------------------------------------------------- STARTTLS
@@ -592,15 +748,29 @@ void C2sStream::on_session(const Element& iq) {
 
 // ----------------------------------------------------------------- output
 
-bool C2sStream::send_stanza(const Element& stanza) {
+bool C2sStream::send_stanza(const Element& stanza, uint64_t tag) {
   if (state_ != C2sState::kBound) return false;
-  return serialize(stanza, output_, kClientNs);
+  const size_t from = output_.size();
+  if (!serialize(stanza, output_, kClientNs)) return false;
+  count_sent(from, tag);
+  return true;
+}
+
+bool C2sStream::send_serialized(std::string_view xml, uint64_t tag) {
+  if (state_ != C2sState::kBound) return false;
+  const size_t from = output_.size();
+  output_.append(xml);
+  count_sent(from, tag);
+  return true;
 }
 
 void C2sStream::write_element(const Element& element) {
   // Our own trees always serialize; a failure would leave |output_| as it was.
+  const size_t from = output_.size();
   [[maybe_unused]] bool ok = serialize(element, output_, kClientNs);
   assert(ok);
+  // Stanzas the stream answers itself count for XEP-0198 too.
+  if (sm_ && state_ == C2sState::kBound && element.ns() == kClientNs) count_sent(from, 0);
 }
 
 void C2sStream::clear_output() {
@@ -634,14 +804,15 @@ void C2sStream::peer_closed() {
   finish("transport closed", /*clean=*/false, std::nullopt);
 }
 
-void C2sStream::stream_error(StreamCondition condition, std::string reason, std::string_view text) {
+void C2sStream::stream_error(StreamCondition condition, std::string reason, std::string_view text,
+                             std::unique_ptr<Element> app_specific) {
   if (state_ == C2sState::kClosed) return;
   // During the TLS handshake no plaintext may be written; the owner just
   // closes the connection.
   if (state_ != C2sState::kAwaitTls) {
     // RFC 6120 §4.9.1.2: an error before our header follows a header.
     if (!header_sent_) write_header();
-    std::unique_ptr<Element> error = make_stream_error(condition, text);
+    std::unique_ptr<Element> error = make_stream_error(condition, text, std::move(app_specific));
     // Written with the stream prefix our header declared (RFC 6120 §4.9.2).
     output_.append("<stream:error>");
     for (const Node& child : error->children()) {

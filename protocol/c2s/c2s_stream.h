@@ -35,6 +35,7 @@
 #include "protocol/c2s/c2s_host.h"
 #include "protocol/c2s/c2s_sasl.h"
 #include "protocol/c2s/c2s_stanza_filter.h"
+#include "protocol/c2s/stream_management.h"
 #include "protocol/jid/jid.h"
 #include "protocol/stream_error.h"
 #include "protocol/xml/element.h"
@@ -81,8 +82,28 @@ class C2sStream {
   // Queues |stanza| (server to client) in output(), serialized once with
   // jabber:client as the default namespace. The caller keeps ownership.
   // Returns false, writing nothing, when the stream is not bound or is
-  // closed, or when the tree cannot be serialized.
-  bool send_stanza(const Element& stanza);
+  // closed, or when the tree cannot be serialized. With stream management
+  // the stanza is counted and kept, with |tag|, until acknowledged; going
+  // over C2sConfig::sm_max_unacked closes the stream (policy-violation).
+  bool send_stanza(const Element& stanza, uint64_t tag = 0);
+  // The same for a stanza already serialized with jabber:client as the
+  // default namespace (a queued one: it is never serialized twice).
+  bool send_serialized(std::string_view xml, uint64_t tag = 0);
+  // XEP-0198: writes <a h='|h|'/>; the owner knows how many of the
+  // client's stanzas it has handled. No-op without stream management.
+  void send_sm_ack(uint32_t h);
+  // While the stream is closed but resumable (hibernated, XEP-0198 §5),
+  // keeps |xml| as sent-but-unacknowledged so a resumption delivers it.
+  // False when not resumable or at the unacknowledged cap.
+  bool hold_serialized(std::string xml, uint64_t tag);
+  // The transport is gone but the session waits for a resumption
+  // (XEP-0198 §5): the stream stops reading and writing, frees its parser
+  // and queues no event; hold_serialized() keeps working.
+  void detach();
+  // The stream-management state, or null when not enabled.
+  StreamManagement* sm() { return sm_.get(); }
+  // Moves the state out (a resumption takes it over).
+  std::unique_ptr<StreamManagement> take_sm() { return std::move(sm_); }
 
   // Server-initiated close (system-shutdown, conflict, connection-timeout):
   // writes our header if none was sent yet, <stream:error/> with |condition|
@@ -137,6 +158,9 @@ class C2sStream {
   void on_bind(const Element& iq);
   void on_session(const Element& iq);
   void on_stream_management(const Element& element);
+  void on_resume(const Element& element);
+  bool apply_ack(uint32_t h);
+  void count_sent(size_t from, uint64_t tag);
 
   void start_tls();
   void refuse_tls();
@@ -146,7 +170,8 @@ class C2sStream {
   void write_element(const Element& element);
   C2sFeatures current_features() const;
   C2sSaslOffer sasl_offer() const;
-  void stream_error(StreamCondition condition, std::string reason, std::string_view text = {});
+  void stream_error(StreamCondition condition, std::string reason, std::string_view text = {},
+                    std::unique_ptr<Element> app_specific = nullptr);
   void finish(std::string reason, bool clean, std::optional<StreamCondition> error);
   void push(C2sEvent event);
   void wipe_channel_bindings();
@@ -172,6 +197,7 @@ class C2sStream {
   std::string tls_server_end_point_;
   Jid jid_;
   std::unique_ptr<C2sStanzaFilter> filter_;  // once bound
+  std::unique_ptr<StreamManagement> sm_;     // once <enable/>d or resumed
 };
 
 }  // namespace xd::protocol

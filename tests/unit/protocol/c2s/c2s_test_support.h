@@ -81,6 +81,15 @@ class FakeHost : public C2sHost {
     successes.push_back(bare.str() + " " + std::string(mechanism));
   }
 
+  // XEP-0198 §5: |resumable_id| can be resumed once, with |resumption|.
+  bool resume_session(std::string_view previd, uint32_t client_h, C2sResumption& out) override {
+    resume_requests.emplace_back(std::string(previd), client_h);
+    if (!resumption || previd != resumable_id) return false;
+    out = std::move(*resumption);
+    resumption.reset();
+    return true;
+  }
+
   bool allow_auth = true;
   std::optional<StanzaCondition> bind_refusal;
   std::vector<std::string> lookups;
@@ -88,6 +97,9 @@ class FakeHost : public C2sHost {
   std::vector<std::string> bind_requests;
   std::vector<std::string> failures;
   std::vector<std::string> successes;
+  std::string resumable_id;
+  std::optional<C2sResumption> resumption;
+  std::vector<std::pair<std::string, uint32_t>> resume_requests;
 
  private:
   std::map<std::pair<std::string, ScramHash>, ScramCredentials> credentials_;
