@@ -8,6 +8,7 @@
 #include "protocol/jid/precis.h"
 #include "server/storage/lmdb/lmdb_account_store.h"
 #include "server/storage/lmdb/lmdb_env.h"
+#include "server/storage/lmdb/lmdb_message_store.h"
 
 namespace xd::server {
 namespace {
@@ -55,6 +56,15 @@ int run_admin(const ServerConfig& config, const AdminCommand& cmd) {
     if (e != StorageError::kOk) {
       std::fprintf(stderr, "xmppd: %s: %s\n", user.c_str(),
                    std::string(storage_error_name(e)).c_str());
+      return 1;
+    }
+    // The account's queued messages and push registrations go with it.
+    std::unique_ptr<LmdbMessageStore> messages;
+    if (LmdbMessageStore::open(*env, messages) != StorageError::kOk ||
+        messages->clear(user) != StorageError::kOk ||
+        messages->set_push(user, {}) != StorageError::kOk) {
+      std::fprintf(stderr, "xmppd: %s: removed, but its message queue could not be cleared\n",
+                   user.c_str());
       return 1;
     }
     std::printf("removed %s@%s\n", user.c_str(), config.domain.c_str());

@@ -1,8 +1,14 @@
 #include "server/c2s_session.h"
 
+#include <algorithm>
+
+#include "protocol/xml/fragment_parser.h"
+#include "protocol/xml/serializer.h"
+#include "server/delivery_queue.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "server/storage/account_store.h"
+#include "server/storage/fault_hook.h"
 
 namespace xd::server {
 
@@ -10,6 +16,25 @@ using protocol::C2sEvent;
 using protocol::Jid;
 using protocol::StanzaCondition;
 using protocol::StreamCondition;
+
+namespace {
+
+constexpr std::string_view kClientNs = "jabber:client";
+// XEP-0352: held stanzas beyond this are sent anyway (bounded memory).
+constexpr size_t kMaxCsiHeld = 128;
+
+// XEP-0352 §5 (business rules left to the server): what an inactive client
+// still gets at once. IQs, messages with content, errors and subscription
+// requests are urgent; presence updates and chat states can wait.
+bool csi_urgent(const protocol::Element& stanza) {
+  const std::string& name = stanza.name();
+  const std::string_view type = stanza.attr_or("type");
+  if (name == "iq" || type == "error") return true;
+  if (name == "message") return is_storable(stanza) || type == "headline";
+  return !type.empty() && type != "unavailable";
+}
+
+}  // namespace
 
 std::unique_ptr<C2sSession> C2sSession::start(Server& server, net::AcceptedSocket&& socket,
                                               bool direct_tls) {
@@ -54,7 +79,7 @@ C2sSession::C2sSession(Server& server, bool direct_tls, std::string peer_ip)
       idle_timer_(server.loop(), [this] { on_idle_timer(); }),
       direct_tls_(direct_tls) {}
 
-C2sSession::~C2sSession() = default;
+C2sSession::~C2sSession() { server_.unwatch_stall(this); }
 
 void C2sSession::on_read(net::Connection&, std::string_view plaintext) {
   if (closing_) return;
@@ -106,14 +131,30 @@ void C2sSession::on_closed(net::Connection& connection, std::string_view reason)
   XD_INFO("c2s %s: closed (%.*s)%s%s", connection.peer_address().c_str(),
           static_cast<int>(reason.size()), reason.data(), in_table_ ? " " : "",
           in_table_ ? jid_.str().c_str() : "");
+  if (!closing_ && in_table_ && resumable()) {
+    // XEP-0198 §5: the client may come back and resume.
+    hibernate();
+    return;
+  }
   closing_ = true;
   negotiation_timer_.stop();
   flush_timer_.stop();
   idle_timer_.stop();
-  // An unclean end (no </stream:stream>) still means unavailable here;
-  // stream management hibernation comes with the delivery issue.
-  leave_table();
+  end_session();
   server_.session_closed(*this);
+}
+
+void C2sSession::on_delivered(net::Connection& connection) {
+  // spec/delivery.md §1.3: without stream management a queued stanza is
+  // done once the kernel has taken its last byte.
+  const uint64_t mark = connection.delivered_mark();
+  size_t done = 0;
+  while (done < pending_writes_.size() && pending_writes_[done].mark <= mark) {
+    server_.delivery().delivered(jid_.local(), pending_writes_[done].seq);
+    ++done;
+  }
+  pending_writes_.erase(pending_writes_.begin(), pending_writes_.begin() + done);
+  if (pending_writes_.empty()) pending_writes_.shrink_to_fit();
 }
 
 void C2sSession::send_output() {
@@ -124,12 +165,14 @@ void C2sSession::send_output() {
   // write() also refuses once the connection is closing; only a full queue
   // is the slow-reader case.
   if (!within_cap && !closing_ && connection_->over_write_cap()) {
-    // A reader that does not keep up (catalogue I57): close with
-    // policy-violation; the stanzas it missed are the delivery issue's
-    // business (offline storage / SM), here they are lost with the session.
-    XD_WARN("c2s %s: write queue over %lld bytes, closing", peer_ip_.c_str(),
+    // A reader that does not keep up (catalogue I57). The queue is full, so
+    // no stream error can get through: the connection is dropped. With
+    // resumable stream management the session hibernates (on_closed);
+    // otherwise it ends, and the queued stanzas it had not taken stay in
+    // the durable queue for its next login.
+    XD_WARN("c2s %s: write queue over %lld bytes, dropping the connection", peer_ip_.c_str(),
             static_cast<long long>(server_.config().write_queue_bytes));
-    closing_ = true;
+    if (!(in_table_ && resumable())) closing_ = true;
     connection_->close_now();
   }
 }
@@ -156,15 +199,56 @@ void C2sSession::pump() {
         idle_timer_.start(static_cast<uint64_t>(server_.config().idle_ping_s) * 1000);
         XD_INFO("c2s %s: bound %s", peer_ip_.c_str(), jid_.str().c_str());
         break;
-      case C2sEvent::Type::kStanza:
-        if (in_table_) server_.router().route_from_client(*this, std::move(ev->stanza));
+      case C2sEvent::Type::kStanza: {
+        if (!in_table_) break;
+        const bool own_presence = ev->stanza->name() == "presence" && !ev->stanza->attr("to");
+        routing_seq_ = ev->seq;
+        routing_counted_ = ev->sm_counted;
+        server_.router().route_from_client(*this, std::move(ev->stanza));
+        routing_counted_ = false;
+        // The persisted resumption state carries the current presence.
+        if (own_presence && !sm_id_.empty()) server_.delivery().persist_sm(sm_record());
+        break;
+      }
+      case C2sEvent::Type::kSmEnabled:
+        sm_id_ = ev->sm_id;
+        XD_INFO("c2s %s: stream management enabled%s", peer_ip_.c_str(),
+                sm_id_.empty() ? "" : " (resumable)");
+        if (!sm_id_.empty()) {
+          server_.register_sm(sm_id_, this);
+          server_.delivery().persist_sm(sm_record());
+        }
+        break;
+      case C2sEvent::Type::kSmRequest:
+        // Answered at once with what is committed (hostile-inputs.md,
+        // durability contract 1); an <a/> follows the pending commits.
+        stream_.send_sm_ack(handled());
+        ack_requested_ = !pending_acks_.empty();
+        break;
+      case C2sEvent::Type::kSmAcked: {
+        for (uint64_t seq : ev->tags) server_.delivery().delivered(jid_.local(), seq);
+        const protocol::StreamManagement* sm = stream_.sm();
+        const bool durable_left = sm && std::any_of(sm->unacked().begin(), sm->unacked().end(),
+                                                    [](const auto& s) { return s.tag != 0; });
+        if (!durable_left) {
+          unacked_since_ms_ = 0;
+          stall_notified_ = false;
+        }
+        break;
+      }
+      case C2sEvent::Type::kResumed:
+        on_resumed(*ev);
+        break;
+      case C2sEvent::Type::kClientState:
+        csi_inactive_ = !ev->active;
+        if (ev->active) flush_csi();
         break;
       case C2sEvent::Type::kClosed:
         send_output();
         XD_INFO("c2s %s: stream closed (%s)%s", peer_ip_.c_str(), ev->reason.c_str(),
                 ev->error ? " with stream error" : "");
         closing_ = true;
-        leave_table();
+        end_session();
         connection_->close_after_flush();
         break;
     }
@@ -174,15 +258,271 @@ void C2sSession::pump() {
 }
 
 void C2sSession::deliver(const protocol::Element& stanza) {
+  if (hibernating_) {
+    std::string xml;
+    if (!protocol::serialize(stanza, xml, kClientNs) ||
+        !stream_.hold_serialized(std::move(xml), 0)) {
+      // Over the unacknowledged cap while away: the session ends (from the
+      // timer, since the caller may be iterating the session table); what
+      // is durable waits for the next login.
+      idle_timer_.start(0);
+    }
+    return;
+  }
   if (closing_) return;
+  if (csi_inactive_ && !csi_urgent(stanza)) {
+    Held h;
+    if (stanza.name() == "presence") {
+      h.presence_from = std::string(stanza.attr_or("from"));
+      std::erase_if(csi_held_, [&](const Held& o) { return o.presence_from == h.presence_from; });
+    }
+    if (protocol::serialize(stanza, h.xml, kClientNs)) csi_held_.push_back(std::move(h));
+    if (csi_held_.size() > kMaxCsiHeld) flush_csi();
+    return;
+  }
+  flush_csi();
   stream_.send_stanza(stanza);
+  send_output();
+  if (stream_.state() == protocol::C2sState::kClosed) pump();
+}
+
+void C2sSession::flush_csi() {
+  if (csi_held_.empty()) return;
+  std::vector<Held> held = std::move(csi_held_);
+  csi_held_.clear();
+  for (Held& h : held) {
+    if (hibernating_) {
+      stream_.hold_serialized(std::move(h.xml), 0);
+    } else if (!closing_) {
+      stream_.send_serialized(h.xml, 0);
+    }
+  }
   send_output();
 }
 
+bool C2sSession::deliver_queued(const QueuedStanza& q, bool delayed) {
+  std::string xml = delayed ? with_delay(q.xml, q.stamp_ms, server_.config().domain) : q.xml;
+  if (hibernating_) return stream_.hold_serialized(std::move(xml), q.seq);
+  if (closing_ || !connection_) return false;
+  flush_csi();
+  if (stream_.sm()) {
+    if (!stream_.send_serialized(xml, q.seq)) return false;
+    if (unacked_since_ms_ == 0) {
+      unacked_since_ms_ = server_.loop().now_ms();
+      server_.watch_stall(this);
+    }
+    send_output();
+    // Going over the unacknowledged cap closed the stream; the stanza is
+    // held and given back when the session ends.
+    if (stream_.state() == protocol::C2sState::kClosed) pump();
+    return true;
+  }
+  if (!stream_.send_serialized(xml, 0)) return false;
+  send_output();
+  pending_writes_.push_back({connection_ ? connection_->write_mark() : 0, q.seq});
+  return true;
+}
+
+uint64_t C2sSession::hold_ack() {
+  if (!stream_.sm() || !routing_counted_) return 0;
+  pending_acks_.push_back(routing_seq_);
+  // Never 0 (that means "nothing held"), also when the counter wrapped.
+  return (uint64_t{1} << 32) | routing_seq_;
+}
+
+void C2sSession::release_ack(uint64_t token) {
+  if (token == 0) return;
+  auto it = std::find(pending_acks_.begin(), pending_acks_.end(), static_cast<uint32_t>(token));
+  if (it == pending_acks_.end()) return;
+  pending_acks_.erase(it);
+  if (ack_requested_ && pending_acks_.empty() && !closing_) {
+    // XEP-0198 §4: an unsolicited <a/> once what the client asked about is
+    // committed.
+    ack_requested_ = false;
+    stream_.send_sm_ack(handled());
+    send_output();
+  }
+}
+
+uint32_t C2sSession::handled() const {
+  const protocol::StreamManagement* sm = const_cast<protocol::C2sStream&>(stream_).sm();
+  if (!sm) return 0;
+  return pending_acks_.empty() ? sm->inbound() : pending_acks_.front() - 1;
+}
+
+bool C2sSession::resumable() const {
+  return !sm_id_.empty() && !server_.shutting_down() &&
+         const_cast<protocol::C2sStream&>(stream_).sm() != nullptr;
+}
+
+SmRecord C2sSession::sm_record() const {
+  SmRecord r;
+  r.id = sm_id_;
+  r.user = jid_.local();
+  r.resource = jid_.resource();
+  r.inbound_h = handled();
+  r.stamp_ms = wall_clock_ms();
+  if (const protocol::Element* p = last_presence())
+    protocol::serialize(*p, r.presence_xml, kClientNs);
+  return r;
+}
+
 void C2sSession::kick(StreamCondition condition, std::string_view text) {
+  if (hibernating_) {
+    // No connection to say it on: the session just ends.
+    hibernating_ = false;
+    idle_timer_.stop();
+    end_session();
+    server_.session_closed(*this);
+    return;
+  }
   if (closing_) return;
   stream_.close(condition, text);
   pump();
+}
+
+void C2sSession::hibernate() {
+  fault_point("sm-hibernate");
+  XD_INFO("c2s %s: connection lost, %s hibernates for %llds", peer_ip_.c_str(), jid_.str().c_str(),
+          static_cast<long long>(server_.config().sm_resume_s));
+  hibernating_ = true;
+  stream_.detach();
+  flush_csi();  // into the stream's resumption list
+  closing_ = true;
+  negotiation_timer_.stop();
+  flush_timer_.stop();
+  ack_requested_ = false;
+  // Stanzas written to the dead connection and not acknowledged are still
+  // in the stream's unacknowledged list and go out again on resumption.
+  server_.delivery().persist_sm(sm_record());
+  idle_timer_.start(static_cast<uint64_t>(server_.config().sm_resume_s) * 1000);
+}
+
+void C2sSession::end_session() {
+  if (ended_) return;
+  ended_ = true;
+  unacked_since_ms_ = 0;
+  server_.unwatch_stall(this);
+  hibernating_ = false;
+  leave_table();
+  DeliveryQueue& delivery = server_.delivery();
+  // spec/delivery.md §1.3: what this session held and did not deliver goes
+  // back to the queue's other readers.
+  std::vector<uint64_t> held;
+  if (protocol::StreamManagement* sm = stream_.sm()) {
+    for (const auto& s : sm->unacked()) {
+      if (s.tag) held.push_back(s.tag);
+    }
+  }
+  for (const PendingWrite& w : pending_writes_) held.push_back(w.seq);
+  pending_writes_.clear();
+  if (!held.empty()) delivery.release(*this, held);
+  if (!sm_id_.empty()) {
+    server_.unregister_sm(sm_id_, this);
+    if (server_.shutting_down()) {
+      // spec §5: a clean restart keeps streams resumable.
+      delivery.persist_sm(sm_record());
+    } else {
+      delivery.forget_sm(sm_id_);
+    }
+  }
+  delivery.forget(*this);
+}
+
+void C2sSession::detach_for_resume() {
+  // The new stream took the state (stream management, presence, table
+  // slot): nothing is released and no one is told this session went away.
+  if (in_table_ && server_.sessions().find(jid_) == this) server_.sessions().remove(this);
+  in_table_ = false;
+  server_.unregister_sm(sm_id_, this);
+  server_.unwatch_stall(this);
+  sm_id_.clear();
+  pending_writes_.clear();
+  server_.delivery().forget(*this);
+  if (hibernating_) {
+    hibernating_ = false;
+    ended_ = true;
+    idle_timer_.stop();
+    server_.session_closed(*this);
+    return;
+  }
+  // XEP-0198 §5 (catalogue H54): the old stream is still open.
+  kick(StreamCondition::kConflict, "session resumed elsewhere");
+}
+
+bool C2sSession::resume_session(std::string_view previd, uint32_t client_h,
+                                protocol::C2sResumption& out) {
+  const Jid bare = stream_.bound_jid().bare();
+  if (C2sSession* old = server_.find_sm(previd)) {
+    // Catalogue H54: only the account that enabled it may resume it.
+    if (old == this || old->jid_.bare() != bare) return false;
+    std::unique_ptr<protocol::StreamManagement> sm = old->stream_.take_sm();
+    if (!sm) return false;
+    out.full = old->jid_;
+    out.handled = old->pending_acks_.empty() ? sm->inbound() : old->pending_acks_.front() - 1;
+    out.sm = std::move(*sm);
+    if (const protocol::Element* p = old->last_presence()) {
+      set_presence(p->clone(), old->priority());
+    }
+    if (old->interested_in_roster()) set_interested_in_roster();
+    set_carbons(old->carbons_enabled());
+    old->detach_for_resume();
+    return true;
+  }
+  // spec §5: after a restart, from the persisted record.
+  SmRecord rec;
+  if (server_.delivery().store().get_sm(previd, rec) != StorageError::kOk) return false;
+  if (rec.user != bare.local()) return false;
+  const uint64_t window = static_cast<uint64_t>(server_.config().sm_resume_s) * 1000;
+  const uint64_t since = std::max(rec.stamp_ms, server_.started_wall_ms());
+  if (wall_clock_ms() > since + window) {
+    server_.delivery().forget_sm(rec.id);
+    return false;
+  }
+  Jid full;
+  if (Jid::from_parts(rec.user, bare.domain(), rec.resource, full) != protocol::JidError::kOk) {
+    return false;
+  }
+  if (Session* live = server_.sessions().find(full)) {
+    server_.sessions().remove(live);
+    live->kick(StreamCondition::kConflict, "session resumed elsewhere");
+  }
+  out.full = full;
+  out.handled = rec.inbound_h;
+  out.sm = protocol::StreamManagement(client_h);
+  restored_from_disk_ = true;
+  restored_presence_ = std::move(rec.presence_xml);
+  return true;
+}
+
+void C2sSession::on_resumed(const C2sEvent& ev) {
+  jid_ = ev.jid;
+  sm_id_ = ev.sm_id;
+  negotiation_timer_.stop();
+  idle_timer_.start(static_cast<uint64_t>(server_.config().idle_ping_s) * 1000);
+  if (Session* other = server_.sessions().find(jid_)) {
+    server_.sessions().remove(other);
+    other->kick(StreamCondition::kConflict, "session resumed elsewhere");
+  }
+  server_.sessions().add(this);
+  in_table_ = true;
+  server_.register_sm(sm_id_, this);
+  XD_INFO("c2s %s: resumed %s%s", peer_ip_.c_str(), jid_.str().c_str(),
+          restored_from_disk_ ? " (from disk)" : "");
+  if (restored_from_disk_) {
+    restored_from_disk_ = false;
+    std::string xml = std::move(restored_presence_);
+    std::unique_ptr<protocol::Element> presence =
+        xml.empty() ? nullptr : protocol::parse_fragment(xml);
+    if (presence) {
+      // As if the client had sent it again: contacts learn it is back and
+      // the queue's backlog follows (spec §5).
+      server_.presence().outbound(*this, nullptr, std::move(presence));
+    } else {
+      server_.delivery().deliver_backlog(*this);
+    }
+  }
+  server_.delivery().persist_sm(sm_record());
 }
 
 void C2sSession::leave_table() {
@@ -196,15 +536,30 @@ void C2sSession::leave_table() {
 }
 
 void C2sSession::abort() {
+  if (hibernating_) {
+    kick(StreamCondition::kSystemShutdown, {});
+    return;
+  }
   closing_ = true;
   if (connection_) connection_->close_now();
 }
 
 void C2sSession::on_idle_timer() {
   if (closing_) return;
+  if (hibernating_) {
+    // XEP-0198 §5: the resumption window is over.
+    XD_INFO("c2s %s: resumption window of %s ended", peer_ip_.c_str(), jid_.str().c_str());
+    kick(StreamCondition::kConnectionTimeout, {});
+    return;
+  }
   if (ping_outstanding_) {
     // RFC 6120 §4.6.1: no answer to our ping: the connection is dead.
     XD_INFO("c2s %s: idle peer did not answer the ping", peer_ip_.c_str());
+    if (in_table_ && resumable()) {
+      // hostile-inputs.md: with stream management, hibernate (on_closed).
+      connection_->close_now();
+      return;
+    }
     kick(StreamCondition::kConnectionTimeout, {});
     return;
   }

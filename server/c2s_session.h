@@ -1,12 +1,17 @@
 // One client connection: the net::Connection (bytes, TLS) joined to the
 // sans-I/O protocol::C2sStream (XMPP negotiation and stanzas), acting as
-// the stream's host (accounts, binding, throttles) and, once bound, as a
-// Session in the table. Owns its connection and its timers; destroyed by
-// the server after the connection has closed.
+// the stream's host (accounts, binding, throttles, resumption) and, once
+// bound, as a Session in the table. With resumable stream management
+// (XEP-0198 §5) it outlives its connection: a lost connection hibernates
+// the session, which keeps its place in the table and collects stanzas
+// until a new stream resumes it or the window ends. Owns its connection
+// and its timers; destroyed by the server after it has ended.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "net/connection.h"
 #include "net/timer.h"
@@ -33,6 +38,22 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   const protocol::Jid& jid() const override { return jid_; }
   void deliver(const protocol::Element& stanza) override;
   void kick(protocol::StreamCondition condition, std::string_view text) override;
+  bool deliver_queued(const QueuedStanza& stanza, bool delayed) override;
+  bool connected() const override { return !hibernating_; }
+  // Since when (loop ms) a queued stanza waits for this stream's ack, 0 if
+  // none; whether that was already pushed (XEP-0357 for half-dead links).
+  uint64_t unacked_since_ms() const { return unacked_since_ms_; }
+  bool stall_notified() const { return stall_notified_; }
+  void set_stall_notified() { stall_notified_ = true; }
+  uint64_t hold_ack() override;
+  void release_ack(uint64_t token) override;
+
+  // The resumption id (empty when not resumable) and whether the session is
+  // waiting, without a connection, to be resumed.
+  const std::string& sm_id() const { return sm_id_; }
+  bool hibernating() const { return hibernating_; }
+  // Stream management state for persistence (spec/delivery.md §5).
+  SmRecord sm_record() const;
   // Closes the connection at once, without a goodbye (shutdown deadline).
   void abort();
 
@@ -43,6 +64,7 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   void on_read(net::Connection& connection, std::string_view plaintext) override;
   void on_tls_ready(net::Connection& connection) override;
   void on_closed(net::Connection& connection, std::string_view reason) override;
+  void on_delivered(net::Connection& connection) override;
 
   // protocol::C2sHost.
   bool find_credentials(std::string_view username, protocol::ScramHash hash,
@@ -54,6 +76,8 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   bool auth_allowed() override;
   void auth_failed(std::string_view mechanism) override;
   void auth_succeeded(const protocol::Jid& bare, std::string_view mechanism) override;
+  bool resume_session(std::string_view previd, uint32_t client_h,
+                      protocol::C2sResumption& out) override;
 
   // Moves the stream's output to the connection and handles its events.
   void pump();
@@ -63,6 +87,21 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   void on_parser_timer();
   // Removes the session from the table and tells its contacts it is gone.
   void leave_table();
+  // The session is over for good: out of the table, queued stanzas it held
+  // given back, its resumption state dropped (or kept for a restart during
+  // shutdown). Idempotent.
+  void end_session();
+  // The connection died under a resumable stream (XEP-0198 §5).
+  void hibernate();
+  // Another stream resumed this session and took its state.
+  void detach_for_resume();
+  void on_resumed(const protocol::C2sEvent& ev);
+  // XEP-0198 h: client stanzas handled (the oldest waiting for a commit
+  // bounds it).
+  uint32_t handled() const;
+  // Sends what XEP-0352 held back, in order.
+  void flush_csi();
+  bool resumable() const;
 
   Server& server_;
   std::string peer_ip_;
@@ -78,6 +117,33 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   bool closing_ = false;
   bool ping_outstanding_ = false;
   bool in_pump_ = false;
+  bool hibernating_ = false;
+  bool ended_ = false;
+  bool ack_requested_ = false;  // an <r/> was answered while commits were pending
+  bool restored_from_disk_ = false;
+  uint32_t routing_seq_ = 0;           // inbound number of the stanza being routed
+  bool routing_counted_ = false;       // ... and stream management counts it
+  std::deque<uint32_t> pending_acks_;  // inbound numbers waiting for a commit
+  // Queued stanzas written to a client without stream management, deleted
+  // once the connection's delivered mark passes |mark|.
+  struct PendingWrite {
+    uint64_t mark = 0;
+    uint64_t seq = 0;
+  };
+  std::vector<PendingWrite> pending_writes_;
+  std::string sm_id_;
+  std::string restored_presence_;
+  uint64_t unacked_since_ms_ = 0;
+  bool stall_notified_ = false;
+  // XEP-0352: while the client is inactive, stanzas that can wait
+  // (presence updates, chat states) are held, the latest presence per
+  // sender only, and go out before the next urgent one or on <active/>.
+  bool csi_inactive_ = false;
+  struct Held {
+    std::string presence_from;  // empty for anything but presence
+    std::string xml;
+  };
+  std::vector<Held> csi_held_;  // from the SM record, after a restart
 };
 
 }  // namespace xd::server

@@ -83,6 +83,22 @@ const Setting kSettings[] = {
     {"limits", "parser_hibernate_ms", &ServerConfig::parser_hibernate_ms, 0, 3600 * 1000,
      "quiet time after which a bound stream's XML parser memory is released (0 = never)"},
     {"limits", "lmdb_map_mb", &ServerConfig::lmdb_map_mb, 1, 1 << 24, "LMDB map size in MiB"},
+    {"limits", "offline_quota", &ServerConfig::offline_quota, 1, 100000000,
+     "stanzas queued per account before senders get resource-constraint"},
+    {"limits", "dedupe_window_s", &ServerConfig::dedupe_window_s, 1, 86400 * 365,
+     "how long a sender's origin-id is remembered to drop resends"},
+    {"limits", "dedupe_max", &ServerConfig::dedupe_max, 1, 100000000,
+     "origin-ids remembered at most"},
+    {"limits", "sm_resume_s", &ServerConfig::sm_resume_s, 0, 86400,
+     "stream management resumption window in seconds (0 = no resumption)"},
+    {"limits", "sm_max_unacked", &ServerConfig::sm_max_unacked, 1, 1000000,
+     "unacknowledged stanzas per stream before it is closed"},
+    {"limits", "push_interval_s", &ServerConfig::push_interval_s, 0, 86400,
+     "push notifications per account are at most one per interval (coalesced)"},
+    {"limits", "push_unacked_s", &ServerConfig::push_unacked_s, 1, 86400,
+     "stanzas unacknowledged this long on a live stream trigger a push notification"},
+    {"limits", "push_include_body", &ServerConfig::push_include_body, 0, 0,
+     "include the message body in push notifications (off: summary only)"},
 };
 
 // A TOML basic string ("...") that reads back as exactly |v|. toml++'s own
@@ -93,11 +109,21 @@ std::string toml_quote(std::string_view v) {
   for (char c : v) {
     auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (u < 0x20 || u == 0x7F) {
           char buf[8];
@@ -293,8 +319,7 @@ std::string describe_config(const ServerConfig& config) {
             out << v;
           } else {
             out << "[";
-            for (size_t i = 0; i < v.size(); ++i)
-              out << (i ? ", " : "") << toml_quote(v[i]);
+            for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << toml_quote(v[i]);
             out << "]";
           }
         },

@@ -47,6 +47,16 @@ struct ServerConfig {
   int64_t parser_flush_ms = 100;
   int64_t parser_hibernate_ms = 1000;  // 0 = keep the parser's memory
   int64_t lmdb_map_mb = 1024;
+  // Delivery (spec/delivery.md).
+  int64_t offline_quota = 10000;
+  int64_t dedupe_window_s = 86400;
+  int64_t dedupe_max = 1000000;
+  int64_t sm_resume_s = 300;  // 0 = streams are not resumable
+  int64_t sm_max_unacked = 500;
+  // Push (XEP-0357).
+  int64_t push_interval_s = 10;  // at most one notification per account per interval
+  int64_t push_unacked_s = 30;   // stanzas unacknowledged this long on a live stream: notify
+  bool push_include_body = false;
 };
 
 // Reads |path| into |config| (keys absent from the file keep their value).

@@ -51,6 +51,7 @@ void PresenceManager::outbound(Session& origin, const Jid* to, std::unique_ptr<E
       int priority = parse_priority(*p);
       origin.set_presence(p->clone(), priority);
       broadcast(origin, *p, initial);
+      if (initial && priority >= 0 && on_initial_) on_initial_(origin);
     } else if (type == "unavailable") {
       if (!origin.available()) return;
       origin.set_presence(nullptr, 0);

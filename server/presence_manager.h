@@ -5,6 +5,7 @@
 // service. Presence to unknown users is dropped silently (catalogue F48).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "protocol/jid/jid.h"
@@ -26,6 +27,12 @@ class PresenceManager {
   // |session| is going away: contacts see it become unavailable.
   void session_ended(Session& session);
 
+  // Called after a session's initial presence with non-negative priority
+  // was broadcast (the offline backlog follows it, RFC 6121 §4.2.2 note).
+  void set_initial_presence_hook(std::function<void(Session&)> hook) {
+    on_initial_ = std::move(hook);
+  }
+
  private:
   void broadcast(Session& origin, const protocol::Element& presence, bool initial);
   void subscription(Session& origin, const protocol::Jid& to, const protocol::Element& p);
@@ -37,6 +44,7 @@ class PresenceManager {
 
   Router& router_;
   RosterService& roster_;
+  std::function<void(Session&)> on_initial_;
 };
 
 }  // namespace xd::server

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/delivery_queue.h"
 #include "server/presence_manager.h"
 #include "server/session.h"
 
@@ -77,12 +78,7 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
   }
   const bool carbons = carbon_eligible(*m);
   if (carbons) send_carbons(origin.jid().bare(), *m, "sent", {&origin});
-  if (!to.is_bare()) {
-    if (Session* s = sessions_.find(to)) {
-      s->deliver(*m);
-      if (carbons) send_carbons(to.bare(), *m, "received", {s});
-      return;
-    }
+  if (!to.is_bare() && !sessions_.find(to)) {
     // RFC 6121 §8.5.3.2.1: no such resource. Chat, normal and headline
     // messages are treated as if sent to the bare JID; the rest is dropped
     // (groupchat gets an error, errors are silently ignored).
@@ -92,37 +88,48 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
     }
     if (type == "error") return;
   }
-  message_to_bare(&origin, to.bare(), *m);
-}
-
-void Router::message_to_bare(Session* origin, const Jid& bare, const Element& m) {
-  const std::string_view type = m.attr_or("type", "normal");
-  if (type == "error") return;  // RFC 6121 §8.5.2.1.1: never bounced, never stored
-  if (type == "groupchat") {
-    bounce(origin, m, StanzaCondition::kServiceUnavailable);
+  if (type == "groupchat" && to.is_bare()) {
+    // RFC 6121 §8.5.2.1.1: no groupchat to a user's bare JID.
+    bounce(&origin, *m, StanzaCondition::kServiceUnavailable);
     return;
   }
-  // RFC 6121 §8.5.2.1.1: chat and normal go to the available resources of
-  // highest non-negative priority; headline to every non-negative one.
-  const auto& resources = sessions_.resources(bare);
+  if (delivery_ && is_storable(*m)) {
+    // spec/delivery.md §1: committed first, delivered after.
+    delivery_->accept(&origin, to, std::move(m));
+    return;
+  }
+  // Not stored (headline, error, chat states alone, no-store hints): live
+  // delivery to whoever is there, silently nothing otherwise (XEP-0160 §3;
+  // RFC 6121 §8.5.2.2.1 lets headlines vanish).
+  std::vector<Session*> targets = message_targets(to, type);
+  for (Session* s : targets) s->deliver(*m);
+  if (carbons && !targets.empty()) send_carbons(to.bare(), *m, "received", targets);
+  if (targets.empty() && !delivery_ && type != "headline" && type != "error") {
+    // Without durable storage (unit tests of the router alone) the sender
+    // learns that nobody took it.
+    bounce(&origin, *m, StanzaCondition::kServiceUnavailable);
+  }
+}
+
+std::vector<Session*> Router::message_targets(const Jid& to, std::string_view type) {
+  std::vector<Session*> out;
+  if (!to.is_bare()) {
+    if (Session* s = sessions_.find(to)) {
+      out.push_back(s);
+      return out;
+    }
+  }
+  const auto& resources = sessions_.resources(to.bare());
   int best = -1;
   for (Session* s : resources) {
     if (s->available() && s->priority() >= 0 && s->priority() > best) best = s->priority();
   }
-  std::vector<Session*> delivered;
   for (Session* s : resources) {
     if (!s->available() || s->priority() < 0) continue;
     if (type != "headline" && s->priority() != best) continue;
-    s->deliver(m);
-    delivered.push_back(s);
+    out.push_back(s);
   }
-  if (!delivered.empty()) {
-    if (carbon_eligible(m)) send_carbons(bare, m, "received", delivered);
-    return;
-  }
-  // TODO(delivery issue): store offline in the durable queue and push.
-  // Until then RFC 6121 §8.5.2.2.1 option (b): service-unavailable.
-  if (type != "headline") bounce(origin, m, StanzaCondition::kServiceUnavailable);
+  return out;
 }
 
 void Router::send_carbons(const Jid& account, const Element& m, std::string_view direction,

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "protocol/jid/jid.h"
 #include "protocol/stanza_error.h"
@@ -17,6 +19,7 @@
 
 namespace xd::server {
 
+class DeliveryQueue;
 class PresenceManager;
 
 class Router {
@@ -26,6 +29,21 @@ class Router {
       : domain_(domain), accounts_(accounts), sessions_(sessions), modules_(modules) {}
 
   void set_presence_manager(PresenceManager* presence) { presence_ = presence; }
+  // Storable messages go through |delivery| (spec/delivery.md); without
+  // one they are delivered live only.
+  void set_delivery(DeliveryQueue* delivery) { delivery_ = delivery; }
+
+  // RFC 6121 §8.5: the sessions a message of |type| to the local |to|
+  // reaches now: the exact resource of a full JID if bound, otherwise the
+  // available resources of highest non-negative priority (every
+  // non-negative one for headline). Empty when none.
+  std::vector<Session*> message_targets(const protocol::Jid& to, std::string_view type);
+  // XEP-0280 §6: 'received' copies of |m| to the carbons-enabled resources
+  // of |account| other than |skip|.
+  void carbon_received(const protocol::Jid& account, const protocol::Element& m,
+                       const std::vector<Session*>& skip) {
+    send_carbons(account, m, "received", skip);
+  }
 
   // A stanza from the bound local session |origin|: 'from' is origin's
   // full JID, 'to' (if any) is a normalised JID.
@@ -55,7 +73,6 @@ class Router {
   void route_message(Session& origin, const protocol::Jid& to,
                      std::unique_ptr<protocol::Element> m);
   void route_iq(Session& origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> iq);
-  void message_to_bare(Session* origin, const protocol::Jid& bare, const protocol::Element& m);
   // XEP-0280 §6: copies of an eligible chat message to the carbons-enabled
   // resources of |account| that did not get it themselves.
   void send_carbons(const protocol::Jid& account, const protocol::Element& m,
@@ -68,6 +85,7 @@ class Router {
   SessionTable& sessions_;
   ModuleRegistry& modules_;
   PresenceManager* presence_ = nullptr;
+  DeliveryQueue* delivery_ = nullptr;
 };
 
 }  // namespace xd::server

@@ -15,6 +15,7 @@
 #include "server/modules/modules.h"
 #include "server/storage/lmdb/lmdb_account_store.h"
 #include "server/storage/lmdb/lmdb_env.h"
+#include "server/storage/lmdb/lmdb_message_store.h"
 #include "server/storage/lmdb/lmdb_roster_store.h"
 
 namespace xd::server {
@@ -119,6 +120,10 @@ Server::~Server() {
   live_.clear();
   for (C2sSession* s : retired_) delete s;
   retired_.clear();
+  if (delivery_) delivery_->flush();
+  delivery_.reset();
+  push_.reset();
+  stall_timer_.reset();
   sigterm_.reset();
   sigint_.reset();
   shutdown_deadline_.reset();
@@ -155,6 +160,8 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   base.post_auth.max_elements_per_stanza = static_cast<size_t>(c.max_elements);
   base.max_auth_failures = static_cast<uint32_t>(c.max_auth_failures);
   base.server_secret = secret;
+  base.sm_resume_seconds = static_cast<uint32_t>(c.sm_resume_s);
+  base.sm_max_unacked = static_cast<uint32_t>(c.sm_max_unacked);
   s->c2s_starttls_ = base;
   s->c2s_direct_ = base;
   s->c2s_direct_.direct_tls = true;
@@ -176,13 +183,17 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   if (!s->env_) return nullptr;
   std::unique_ptr<LmdbAccountStore> accounts;
   std::unique_ptr<LmdbRosterStore> rosters;
+  std::unique_ptr<LmdbMessageStore> messages;
   if (LmdbAccountStore::open(*s->env_, accounts) != StorageError::kOk ||
-      LmdbRosterStore::open(*s->env_, rosters) != StorageError::kOk) {
-    error = c.data_dir + ": cannot open the account or roster database";
+      LmdbRosterStore::open(*s->env_, rosters) != StorageError::kOk ||
+      LmdbMessageStore::open(*s->env_, messages) != StorageError::kOk) {
+    error = c.data_dir + ": cannot open the account, roster or message database";
     return nullptr;
   }
   s->accounts_ = std::move(accounts);
   s->rosters_ = std::move(rosters);
+  s->messages_ = std::move(messages);
+  s->started_wall_ms_ = wall_clock_ms();
 
   protocol::Jid domain;
   if (protocol::Jid::parse(c.domain, domain) != protocol::JidError::kOk) {
@@ -195,16 +206,35 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
                                                [self] { return self->make_id(); });
   s->presence_ = std::make_unique<PresenceManager>(*s->router_, *s->roster_);
   s->router_->set_presence_manager(s->presence_.get());
+  QueuePolicy policy;
+  policy.quota = static_cast<size_t>(c.offline_quota);
+  policy.dedupe_window_ms = static_cast<uint64_t>(c.dedupe_window_s) * 1000;
+  policy.dedupe_max = static_cast<size_t>(c.dedupe_max);
+  s->delivery_ = std::make_unique<DeliveryQueue>(s->loop_, *s->messages_, *s->router_, policy);
+  s->router_->set_delivery(s->delivery_.get());
+  PushOptions push;
+  push.min_interval_ms = static_cast<uint64_t>(c.push_interval_s) * 1000;
+  push.include_body = c.push_include_body;
+  s->push_ = std::make_unique<PushNotifier>(s->loop_, *s->messages_, *s->router_, push);
+  s->delivery_->set_push(s->push_.get());
+  s->stall_timer_ = std::make_unique<net::Timer>(s->loop_, [self] { self->check_stalls(); });
+  // RFC 6121 §4.2 / spec/delivery.md §4: the backlog follows initial presence.
+  s->presence_->set_initial_presence_hook(
+      [self](Session& session) { self->delivery_->deliver_backlog(session); });
   s->roster_->install(s->modules_);
   install_disco(s->modules_, *s->router_);
   install_ping(s->modules_, *s->router_);
   install_version(s->modules_, *s->router_);
   install_carbons(s->modules_, *s->router_);
+  install_push(s->modules_, *s->router_, *s->messages_);
   install_account(
       s->modules_, *s->router_, *s->accounts_,
       [self](uint8_t* out, size_t n) { self->random_bytes(out, n); },
       [self](const protocol::Jid& bare) {
         self->kick_account(bare, protocol::StreamCondition::kNotAuthorized);
+        // Its queue and push registrations go with the account.
+        self->messages_->clear(bare.local());
+        self->messages_->set_push(bare.local(), {});
       });
 
   auto add_listeners = [&](const std::vector<std::string>& addrs, bool direct) -> bool {
@@ -296,6 +326,39 @@ void Server::on_loop_prepare() {
   finish_if_drained();
 }
 
+void Server::unregister_sm(const std::string& id, C2sSession* session) {
+  auto it = sm_sessions_.find(id);
+  if (it != sm_sessions_.end() && it->second == session) sm_sessions_.erase(it);
+}
+
+C2sSession* Server::find_sm(std::string_view id) const {
+  auto it = sm_sessions_.find(std::string(id));
+  return it == sm_sessions_.end() ? nullptr : it->second;
+}
+
+void Server::watch_stall(C2sSession* session) {
+  stall_watch_.insert(session);
+  if (!stall_timer_->active()) stall_timer_->start(1000);
+}
+
+void Server::check_stalls() {
+  const uint64_t now = loop_.now_ms();
+  const uint64_t limit = static_cast<uint64_t>(config_.push_unacked_s) * 1000;
+  for (auto it = stall_watch_.begin(); it != stall_watch_.end();) {
+    C2sSession* s = *it;
+    if (s->unacked_since_ms() == 0) {
+      it = stall_watch_.erase(it);
+      continue;
+    }
+    if (!s->stall_notified() && now >= s->unacked_since_ms() + limit) {
+      s->set_stall_notified();
+      push_->stalled(s->jid().local());
+    }
+    ++it;
+  }
+  if (!stall_watch_.empty()) stall_timer_->start(1000);
+}
+
 void Server::kick_account(const protocol::Jid& bare, protocol::StreamCondition condition) {
   std::vector<Session*> victims = sessions_.resources(bare);
   for (Session* s : victims) s->kick(condition, "account removed");
@@ -323,6 +386,8 @@ void Server::shutdown() {
 void Server::finish_if_drained() {
   if (!shutting_down_ || !live_.empty() || !retired_.empty()) return;
   // Releasing the last handles lets uv_run return.
+  if (stall_timer_) stall_timer_->stop();
+  if (push_) push_->stop();
   shutdown_deadline_.reset();
   sigterm_.reset();
   sigint_.reset();
@@ -330,6 +395,8 @@ void Server::finish_if_drained() {
 
 int Server::run() {
   loop_.run();
+  // architecture.md §3.4: what the last iteration accepted is persisted.
+  if (delivery_) delivery_->flush();
   XD_INFO("stopped");
   return 0;
 }

@@ -18,12 +18,15 @@
 #include "net/tls_context.h"
 #include "protocol/c2s/c2s_config.h"
 #include "server/config.h"
+#include "server/delivery_queue.h"
 #include "server/module_registry.h"
 #include "server/presence_manager.h"
+#include "server/push_notifier.h"
 #include "server/roster_service.h"
 #include "server/router.h"
 #include "server/session_table.h"
 #include "server/storage/account_store.h"
+#include "server/storage/message_store.h"
 #include "server/storage/roster_store.h"
 
 namespace xd::server {
@@ -74,6 +77,19 @@ class Server final : private net::NetLoop::PrepareHook {
   AccountStore& accounts() { return *accounts_; }
   SessionTable& sessions() { return sessions_; }
   Router& router() { return *router_; }
+  DeliveryQueue& delivery() { return *delivery_; }
+  bool shutting_down() const { return shutting_down_; }
+  // Wall-clock start of this process (resumption windows after a restart).
+  uint64_t started_wall_ms() const { return started_wall_ms_; }
+  // Resumable stream-management sessions by id (XEP-0198 §5).
+  void register_sm(const std::string& id, C2sSession* session) { sm_sessions_[id] = session; }
+  void unregister_sm(const std::string& id, C2sSession* session);
+  C2sSession* find_sm(std::string_view id) const;
+  // Sessions with queued stanzas waiting for an ack, checked once a second
+  // for XEP-0357 "unacknowledged too long" notifications.
+  void watch_stall(C2sSession* session);
+  void unwatch_stall(C2sSession* session) { stall_watch_.erase(session); }
+  PushNotifier& push() { return *push_; }
   PresenceManager& presence() { return *presence_; }
   HourlyIpCounter& auth_failures() { return auth_failures_; }
   HourlyIpCounter& registrations() { return registrations_; }
@@ -94,6 +110,7 @@ class Server final : private net::NetLoop::PrepareHook {
   void accept(net::AcceptedSocket&& socket, bool direct_tls);
   void on_loop_prepare() override;
   void finish_if_drained();
+  void check_stalls();
   void unschedule_self();
 
   ServerConfig config_;
@@ -105,11 +122,18 @@ class Server final : private net::NetLoop::PrepareHook {
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<RosterStore> rosters_;
+  std::unique_ptr<MessageStore> messages_;
   SessionTable sessions_;
   ModuleRegistry modules_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<RosterService> roster_;
   std::unique_ptr<PresenceManager> presence_;
+  std::unique_ptr<DeliveryQueue> delivery_;
+  std::unique_ptr<PushNotifier> push_;
+  std::unordered_set<C2sSession*> stall_watch_;
+  std::unique_ptr<net::Timer> stall_timer_;
+  std::unordered_map<std::string, C2sSession*> sm_sessions_;
+  uint64_t started_wall_ms_ = 0;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   net::IpLimiter unauth_limiter_;
   size_t unauthenticated_ = 0;

@@ -12,6 +12,7 @@
 #include "protocol/jid/jid.h"
 #include "protocol/stream_error.h"
 #include "protocol/xml/element.h"
+#include "server/storage/message_store.h"
 
 namespace xd::server {
 
@@ -29,6 +30,24 @@ class Session {
   // Ends the session with a stream error (e.g. conflict when a new session
   // binds the same resource, RFC 6120 §7.7.2.2). The close completes later.
   virtual void kick(protocol::StreamCondition condition, std::string_view text) = 0;
+
+  // Hands over a stanza from the durable queue (spec/delivery.md §1.3),
+  // already serialized; with |delayed| it is backlog and gets a delay stamp.
+  // The session later reports DeliveryQueue::delivered() once the client
+  // acknowledged it (stream management) or the write completed, or gives
+  // it back with DeliveryQueue::release() when it ends without either.
+  // False when the session cannot take it (closing).
+  virtual bool deliver_queued(const QueuedStanza& /*stanza*/, bool /*delayed*/) { return false; }
+
+  // False while the session waits for a resumption without a connection
+  // (XEP-0198 §5): what it takes reaches no device until then.
+  virtual bool connected() const { return true; }
+
+  // The stanza this session is routing right now waits for a group commit
+  // before it counts as handled (XEP-0198 h). Returns the token that
+  // release_ack() gets after the commit.
+  virtual uint64_t hold_ack() { return 0; }
+  virtual void release_ack(uint64_t /*token*/) {}
 
   // Presence state (RFC 6121 §4): available once initial presence was sent.
   bool available() const { return available_; }

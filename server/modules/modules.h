@@ -9,6 +9,7 @@
 #include "server/module_registry.h"
 #include "server/router.h"
 #include "server/storage/account_store.h"
+#include "server/storage/message_store.h"
 
 namespace xd::server {
 
@@ -32,5 +33,9 @@ void install_carbons(ModuleRegistry& modules, Router& router);
 void install_account(ModuleRegistry& modules, Router& router, AccountStore& accounts,
                      std::function<void(uint8_t*, size_t)> random_bytes,
                      std::function<void(const protocol::Jid&)> on_removed);
+
+// XEP-0357 push: enable/disable of app-server nodes by the account
+// itself, kept in |store|; PushNotifier sends the notifications.
+void install_push(ModuleRegistry& modules, Router& router, MessageStore& store);
 
 }  // namespace xd::server

@@ -19,14 +19,25 @@ def free_port():
 
 
 class Server:
-    def __init__(self, xmppd, extra=(), domain="localhost"):
+    def __init__(self, xmppd, extra=(), domain="localhost", workdir=None, env=None):
+        """|workdir|: keep the data directory and log there (created if
+        missing, never deleted) instead of a temporary directory. |env|:
+        extra environment variables for every start (e.g. XMPPD_CRASH_AT)."""
         self.xmppd = xmppd
         self.domain = domain
         self.port = free_port()
         self.tls_port = free_port()
-        self.tmp = tempfile.TemporaryDirectory(prefix="xmppd-it-")
-        self.data = os.path.join(self.tmp.name, "data")
-        self.log_path = os.path.join(self.tmp.name, "xmppd.log")
+        if workdir is None:
+            self.tmp = tempfile.TemporaryDirectory(prefix="xmppd-it-")
+            base = self.tmp.name
+        else:
+            self.tmp = None
+            os.makedirs(workdir, exist_ok=True)
+            base = workdir
+        self.workdir = base
+        self.env = dict(env or {})
+        self.data = os.path.join(base, "data")
+        self.log_path = os.path.join(base, "xmppd.log")
         self.args = [
             xmppd,
             "--domain", domain,
@@ -41,9 +52,18 @@ class Server:
         ]
         self.proc = None
 
-    def start(self):
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+    def start(self, env=None):
+        """Starts xmppd (again, after stop() or kill(), on the same data
+        directory and ports). The log is appended to across restarts.
+        |env| adds environment variables for this start only."""
+        self.log = open(self.log_path, "ab")
+        self.log.write(f"==== xmppd start {time.strftime('%H:%M:%S')} ====\n".encode())
+        self.log.flush()
+        run_env = None
+        if self.env or env:
+            run_env = dict(os.environ, **self.env, **(env or {}))
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=run_env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -70,6 +90,17 @@ class Server:
         self.log.close()
         return self.proc.returncode
 
+    def kill(self):
+        """SIGKILL (a crash) and wait: returns the exit code (-9), or the
+        code the process had already exited with."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
     def read_log(self):
         try:
             with open(self.log_path, "rb") as f:
@@ -85,7 +116,8 @@ class Server:
         if exc[0] is not None or code != 0:
             print("---- xmppd log ----")
             print(self.read_log()[-20000:])
-        self.tmp.cleanup()
+        if self.tmp is not None:
+            self.tmp.cleanup()
         if exc[0] is None and code != 0:
             raise AssertionError(f"xmppd exited with {code} on SIGTERM")
         return False

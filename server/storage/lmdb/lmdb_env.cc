@@ -131,14 +131,20 @@ StorageError LmdbTxn::del(unsigned dbi, std::string_view key) {
 StorageError LmdbTxn::scan(
     unsigned dbi, std::string_view prefix,
     const std::function<StorageError(std::string_view, std::string_view)>& fn) {
+  return scan_from(dbi, prefix, prefix, fn);
+}
+
+StorageError LmdbTxn::scan_from(
+    unsigned dbi, std::string_view prefix, std::string_view start,
+    const std::function<StorageError(std::string_view, std::string_view)>& fn) {
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn_, dbi, &cursor);
   if (rc != MDB_SUCCESS) return note(rc);
-  MDB_val k = to_val(prefix);
+  MDB_val k = to_val(start);
   MDB_val v;
-  // MDB_SET_RANGE positions at the first key >= prefix; an empty key is not
-  // allowed there, so an empty prefix starts at the first key instead.
-  rc = mdb_cursor_get(cursor, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  // MDB_SET_RANGE positions at the first key >= start; an empty key is not
+  // allowed there, so an empty start is the first key instead.
+  rc = mdb_cursor_get(cursor, &k, &v, start.empty() ? MDB_FIRST : MDB_SET_RANGE);
   StorageError e = StorageError::kOk;
   while (rc == MDB_SUCCESS) {
     std::string_view key = to_view(k);

@@ -71,6 +71,11 @@ class LmdbTxn {
   StorageError scan(
       unsigned dbi, std::string_view prefix,
       const std::function<StorageError(std::string_view key, std::string_view value)>& fn);
+  // As scan, but starts at the first key >= |start| (which should itself
+  // start with |prefix|).
+  StorageError scan_from(
+      unsigned dbi, std::string_view prefix, std::string_view start,
+      const std::function<StorageError(std::string_view key, std::string_view value)>& fn);
   // Deletes every key of |dbi| that starts with |prefix| and sets |deleted|
   // to their number.
   StorageError del_prefix(unsigned dbi, std::string_view prefix, size_t& deleted);

@@ -213,4 +213,127 @@ StorageError decode_counter(std::string_view bytes, uint64_t& out) {
   return StorageError::kOk;
 }
 
+std::string big_endian64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+std::string queue_key_prefix(std::string_view user) {
+  std::string key = key_part(user);
+  key.push_back('\0');
+  return key;
+}
+
+std::string queue_key(std::string_view user, uint64_t seq) {
+  return queue_key_prefix(user) + big_endian64(seq);
+}
+
+bool queue_key_seq(std::string_view key, uint64_t& seq) {
+  if (key.size() < 9 || key[key.size() - 9] != '\0') return false;
+  uint64_t v = 0;
+  for (size_t i = key.size() - 8; i < key.size(); ++i) v = (v << 8) | static_cast<uint8_t>(key[i]);
+  seq = v;
+  return true;
+}
+
+std::string encode_queued(const QueuedStanza& stanza) {
+  Writer w;
+  w.u8(kQueuedRecordV1);
+  w.u64(stanza.stamp_ms);
+  w.str(stanza.user);
+  w.str(stanza.xml);
+  return w.take();
+}
+
+StorageError decode_queued(std::string_view bytes, QueuedStanza& out) {
+  Reader r(bytes);
+  if (r.u8() != kQueuedRecordV1) return StorageError::kCorrupt;
+  QueuedStanza q;
+  q.stamp_ms = r.u64();
+  q.user = r.str();
+  q.xml = r.str();
+  if (!r.done() || validate_username(q.user) != StorageError::kOk || q.xml.empty()) {
+    return StorageError::kCorrupt;
+  }
+  q.seq = out.seq;
+  out = std::move(q);
+  return StorageError::kOk;
+}
+
+std::string encode_sm(const SmRecord& record) {
+  Writer w;
+  w.u8(kSmRecordV1);
+  w.str(record.id);
+  w.str(record.user);
+  w.str(record.resource);
+  w.u32(record.inbound_h);
+  w.u64(record.stamp_ms);
+  w.str(record.presence_xml);
+  return w.take();
+}
+
+StorageError decode_sm(std::string_view bytes, SmRecord& out) {
+  Reader r(bytes);
+  if (r.u8() != kSmRecordV1) return StorageError::kCorrupt;
+  SmRecord s;
+  s.id = r.str();
+  s.user = r.str();
+  s.resource = r.str();
+  s.inbound_h = r.u32();
+  s.stamp_ms = r.u64();
+  s.presence_xml = r.str();
+  if (!r.done() || s.id.empty() || validate_username(s.user) != StorageError::kOk ||
+      s.resource.empty()) {
+    return StorageError::kCorrupt;
+  }
+  out = std::move(s);
+  return StorageError::kOk;
+}
+
+std::string encode_dedupe(uint64_t stamp_ms) {
+  Writer w;
+  w.u8(kDedupeRecordV1);
+  w.u64(stamp_ms);
+  return w.take();
+}
+
+StorageError decode_dedupe(std::string_view bytes, uint64_t& stamp_ms) {
+  Reader r(bytes);
+  if (r.u8() != kDedupeRecordV1) return StorageError::kCorrupt;
+  uint64_t v = r.u64();
+  if (!r.done()) return StorageError::kCorrupt;
+  stamp_ms = v;
+  return StorageError::kOk;
+}
+
+std::string encode_push(const std::vector<PushRegistration>& registrations) {
+  Writer w;
+  w.u8(kPushRecordV1);
+  w.u32(static_cast<uint32_t>(registrations.size()));
+  for (const PushRegistration& r : registrations) {
+    w.str(r.jid);
+    w.str(r.node);
+    w.str(r.options_xml);
+  }
+  return w.take();
+}
+
+StorageError decode_push(std::string_view bytes, std::vector<PushRegistration>& out) {
+  Reader r(bytes);
+  if (r.u8() != kPushRecordV1) return StorageError::kCorrupt;
+  const uint32_t n = r.u32();
+  if (n > kMaxPushRegistrations) return StorageError::kCorrupt;
+  std::vector<PushRegistration> regs(n);
+  for (PushRegistration& p : regs) {
+    p.jid = r.str();
+    p.node = r.str();
+    p.options_xml = r.str();
+    if (p.jid.empty()) return StorageError::kCorrupt;
+  }
+  if (!r.done()) return StorageError::kCorrupt;
+  out = std::move(regs);
+  return StorageError::kOk;
+}
+
 }  // namespace xd::server

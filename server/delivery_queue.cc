@@ -1,0 +1,328 @@
+#include "server/delivery_queue.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "protocol/xml/serializer.h"
+#include "server/log.h"
+#include "server/push_notifier.h"
+#include "server/router.h"
+#include "server/session.h"
+#include "server/storage/fault_hook.h"
+
+namespace xd::server {
+
+using protocol::Element;
+using protocol::Jid;
+
+namespace {
+
+constexpr std::string_view kClientNs = "jabber:client";
+constexpr std::string_view kSidNs = "urn:xmpp:sid:0";
+constexpr std::string_view kHintsNs = "urn:xmpp:hints";
+constexpr std::string_view kChatStatesNs = "http://jabber.org/protocol/chatstates";
+constexpr std::string_view kCatchupNs = "urn:xmppd:catchup:0";
+// Backlog is read in slices so one login never holds a huge vector.
+constexpr size_t kBacklogSlice = 1024;
+
+std::unique_ptr<Element> catchup_marker(const Session& s, std::string_view state, size_t count,
+                                        std::string_view id) {
+  auto m = std::make_unique<Element>(kClientNs, "message");
+  m->set_attr("from", s.jid().domain());
+  m->set_attr("to", s.jid().str());
+  m->set_attr("id", id);
+  Element& c = m->add_child(kCatchupNs, "catchup");
+  c.set_attr("state", state);
+  c.set_attr("count", std::to_string(count));
+  return m;
+}
+
+}  // namespace
+
+bool is_storable(const Element& m) {
+  const std::string_view type = m.attr_or("type", "normal");
+  if (type != "chat" && type != "normal") return false;
+  if (m.child("no-store", kHintsNs) || m.child("no-permanent-store", kHintsNs)) return false;
+  // XEP-0160 §3: a message with nothing of its own (chat states, thread,
+  // ids, hints) is not worth storing.
+  for (const auto& n : m.children()) {
+    if (!n.element) continue;
+    const Element& c = *n.element;
+    if (c.ns() == kChatStatesNs || c.ns() == kHintsNs || c.ns() == kSidNs) continue;
+    if (c.ns() == kClientNs && c.name() == "thread") continue;
+    return true;
+  }
+  return false;
+}
+
+uint64_t wall_clock_ms() {
+  using namespace std::chrono;
+  return static_cast<uint64_t>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+std::string xmpp_timestamp(uint64_t unix_ms) {
+  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<unsigned>(unix_ms % 1000));
+  return buf;
+}
+
+std::string with_delay(std::string_view xml, uint64_t stamp_ms, std::string_view domain) {
+  // Queued stanzas are our own serialization of a message with children,
+  // so they end in "</message>".
+  constexpr std::string_view kEnd = "</message>";
+  std::string delay = "<delay xmlns='urn:xmpp:delay' from='";
+  delay.append(domain);  // an enforced domainpart: no quote or '<'
+  delay.append("' stamp='");
+  delay.append(xmpp_timestamp(stamp_ms));
+  delay.append("'>Offline Storage</delay>");
+  if (xml.size() < kEnd.size() || xml.substr(xml.size() - kEnd.size()) != kEnd) {
+    return std::string(xml);
+  }
+  std::string out;
+  out.reserve(xml.size() + delay.size());
+  out.append(xml.substr(0, xml.size() - kEnd.size()));
+  out.append(delay);
+  out.append(kEnd);
+  return out;
+}
+
+DeliveryQueue::DeliveryQueue(net::NetLoop& loop, MessageStore& store, Router& router,
+                             QueuePolicy policy)
+    : loop_(loop), store_(store), router_(router), policy_(policy) {}
+
+DeliveryQueue::~DeliveryQueue() { loop_.unschedule(*this); }
+
+void DeliveryQueue::schedule() {
+  if (scheduled_) return;
+  scheduled_ = true;
+  loop_.schedule(*this);
+}
+
+void DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Element> m) {
+  const Jid bare = to.bare();
+  StoreRequest r;
+  r.stanza.user = bare.local();
+  r.stanza.seq = store_.allocate_seq();
+  r.stanza.stamp_ms = wall_clock_ms();
+  // XEP-0359 §3: our stanza-id, and no one else's claiming to be ours;
+  // those of other entities (a MUC, say) stay.
+  std::vector<std::unique_ptr<Element>> others;
+  for (const auto& n : m->children()) {
+    if (n.element && n.element->is("stanza-id", kSidNs) &&
+        n.element->attr_or("by") != bare.bare_str()) {
+      others.push_back(n.element->clone());
+    }
+  }
+  m->remove_children("stanza-id", kSidNs);
+  for (auto& o : others) m->add_child(std::move(o));
+  Element& sid = m->add_child(kSidNs, "stanza-id");
+  sid.set_attr("id", std::to_string(r.stanza.seq));
+  sid.set_attr("by", bare.bare_str());
+  if (const Element* oid = m->child("origin-id", kSidNs); oid && origin) {
+    if (const std::string* id = oid->attr("id"); id && !id->empty()) {
+      r.dedupe_key = origin->jid().bare_str();
+      r.dedupe_key.push_back('\0');
+      r.dedupe_key.append(*id);
+    }
+  }
+  if (!protocol::serialize(*m, r.stanza.xml, kClientNs)) {
+    // A tree the c2s stream accepted always serializes; never store half.
+    if (origin) router_.bounce(origin, *m, protocol::StanzaCondition::kInternalServerError);
+    return;
+  }
+  Pending p;
+  p.origin = origin;
+  p.token = origin ? origin->hold_ack() : 0;
+  p.to = to;
+  p.element = std::move(m);
+  batch_.stores.push_back(std::move(r));
+  pending_.push_back(std::move(p));
+  schedule();
+}
+
+void DeliveryQueue::delivered(const std::string& user, uint64_t seq) {
+  if (auto it = inflight_.find(user); it != inflight_.end()) {
+    it->second.erase(seq);
+    if (it->second.empty()) inflight_.erase(it);
+  }
+  batch_.removals.push_back({user, seq});
+  schedule();
+}
+
+void DeliveryQueue::release(Session& session, const std::vector<uint64_t>& seqs) {
+  const std::string& user = session.jid().local();
+  auto it = inflight_.find(user);
+  if (it == inflight_.end()) return;
+  std::vector<uint64_t> orphans;
+  for (uint64_t seq : seqs) {
+    auto e = it->second.find(seq);
+    if (e == it->second.end()) continue;  // delivered by another session
+    if (--e->second == 0) {
+      it->second.erase(e);
+      orphans.push_back(seq);
+    }
+  }
+  if (it->second.empty()) inflight_.erase(it);
+  if (orphans.empty()) return;
+  // To the account's other sessions now, or to the next login.
+  const Jid bare = session.jid().bare();
+  std::vector<Session*> targets = router_.message_targets(bare, "chat");
+  if (targets.empty()) return;
+  for (uint64_t seq : orphans) {
+    std::vector<QueuedStanza> one;
+    if (store_.load(user, seq - 1, 1, one) != StorageError::kOk || one.empty() ||
+        one.front().seq != seq) {
+      continue;  // already deleted by an ack in flight
+    }
+    hand_over(one.front(), targets, /*delayed=*/true);
+  }
+}
+
+size_t DeliveryQueue::hand_over(const QueuedStanza& q, const std::vector<Session*>& sessions,
+                                bool delayed, size_t* connected) {
+  size_t taken = 0;
+  if (connected) *connected = 0;
+  for (Session* s : sessions) {
+    // Counted before the call: a session may end inside it (its stream
+    // went over a cap) and give the entry back at once.
+    ++inflight_[q.user][q.seq];
+    if (s->deliver_queued(q, delayed)) {
+      ++taken;
+      if (connected && s->connected()) ++*connected;
+      continue;
+    }
+    if (auto u = inflight_.find(q.user); u != inflight_.end()) {
+      if (auto e = u->second.find(q.seq); e != u->second.end() && --e->second == 0) {
+        u->second.erase(e);
+      }
+      if (u->second.empty()) inflight_.erase(u);
+    }
+  }
+  return taken;
+}
+
+void DeliveryQueue::deliver_backlog(Session& session) {
+  const std::string& user = session.jid().local();
+  std::vector<QueuedStanza> backlog;
+  uint64_t after = 0;
+  const auto flying = inflight_.find(user);
+  for (;;) {
+    std::vector<QueuedStanza> slice;
+    StorageError e = store_.load(user, after, kBacklogSlice, slice);
+    if (e != StorageError::kOk && e != StorageError::kCorrupt) {
+      XD_WARN("delivery: cannot read the queue of %s: %s", user.c_str(),
+              std::string(storage_error_name(e)).c_str());
+      break;
+    }
+    if (slice.empty()) break;
+    after = slice.back().seq;
+    for (auto& q : slice) {
+      if (flying != inflight_.end() && flying->second.count(q.seq)) continue;
+      // Acknowledged in this iteration, deleted at the next commit.
+      if (std::any_of(
+              batch_.removals.begin(), batch_.removals.end(),
+              [&](const CommitBatch::Removal& r) { return r.seq == q.seq && r.user == user; })) {
+        continue;
+      }
+      backlog.push_back(std::move(q));
+    }
+    if (slice.size() < kBacklogSlice) break;
+  }
+  const std::string id = "catchup-" + std::to_string(loop_.iteration());
+  session.deliver(*catchup_marker(session, "start", backlog.size(), id + "-start"));
+  for (const QueuedStanza& q : backlog) hand_over(q, {&session}, /*delayed=*/true);
+  session.deliver(*catchup_marker(session, "done", backlog.size(), id + "-done"));
+  if (!backlog.empty()) fault_point("after-offline-write");
+}
+
+void DeliveryQueue::forget(Session& session) {
+  for (Pending& p : pending_) {
+    if (p.origin == &session) p.origin = nullptr;
+  }
+}
+
+void DeliveryQueue::persist_sm(SmRecord record) {
+  batch_.sm_puts.push_back(std::move(record));
+  schedule();
+}
+
+void DeliveryQueue::forget_sm(std::string id) {
+  batch_.sm_removals.push_back(std::move(id));
+  schedule();
+}
+
+size_t DeliveryQueue::in_flight() const {
+  size_t n = 0;
+  for (const auto& [user, seqs] : inflight_) n += seqs.size();
+  return n;
+}
+
+void DeliveryQueue::on_loop_prepare() {
+  scheduled_ = false;
+  commit();
+}
+
+StorageError DeliveryQueue::flush() { return commit(); }
+
+StorageError DeliveryQueue::commit() {
+  if (batch_.empty()) return StorageError::kOk;
+  // Take the batch: delivering below may accept new stanzas for the next.
+  CommitBatch batch = std::move(batch_);
+  std::vector<Pending> pending = std::move(pending_);
+  batch_ = CommitBatch{};
+  pending_.clear();
+  fault_point("before-commit");
+  StorageError e = store_.commit(batch, policy_, wall_clock_ms());
+  if (storage_error_is_fatal(e)) {
+    // architecture.md §3.3 (catalogue 71): after a failed commit the disk
+    // state is unknown; acknowledging anything could lose it. Fail-stop.
+    XD_ERROR("delivery: commit failed with %s; stopping",
+             std::string(storage_error_name(e)).c_str());
+    std::_Exit(75);
+  }
+  if (e != StorageError::kOk && e != StorageError::kFull) {
+    XD_WARN("delivery: commit failed: %s", std::string(storage_error_name(e)).c_str());
+  }
+  fault_point("after-commit");
+  for (size_t i = 0; i < batch.stores.size(); ++i) {
+    StoreRequest& r = batch.stores[i];
+    Pending& p = pending[i];
+    switch (r.result) {
+      case StoreRequest::Result::kStored: {
+        const std::string_view type = p.element->attr_or("type", "normal");
+        std::vector<Session*> targets = router_.message_targets(p.to, type);
+        size_t connected = 0;
+        if (hand_over(r.stanza, targets, /*delayed=*/false, &connected) > 0) {
+          router_.carbon_received(p.to.bare(), *p.element, targets);
+        }
+        // spec §4 / XEP-0357: stored with no device to show it.
+        if (connected == 0 && push_) {
+          push_->stored(r.stanza.user, *p.element, p.element->attr_or("from"));
+        }
+        break;
+      }
+      case StoreRequest::Result::kDuplicate:
+        break;  // spec §2.2: acknowledged, not delivered twice
+      case StoreRequest::Result::kQuota:
+      case StoreRequest::Result::kFull:
+      case StoreRequest::Result::kPending:
+        // spec §1.4 (catalogue 70, 72): handled, with an error the sender
+        // can retry on.
+        router_.bounce(p.origin, *p.element, protocol::StanzaCondition::kResourceConstraint);
+        break;
+    }
+    if (p.origin) p.origin->release_ack(p.token);
+  }
+  return e;
+}
+
+}  // namespace xd::server

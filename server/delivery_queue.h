@@ -1,0 +1,112 @@
+// The durable delivery path (architecture.md §1 and §3, spec/delivery.md):
+// storable messages accepted during one loop iteration are committed to
+// their recipients' queues in one synchronous LMDB transaction in the
+// loop's prepare phase (group commit); only then are senders' XEP-0198
+// counters released and the stanzas handed to the recipients' sessions.
+// Entries leave the queue when a session reports them delivered (ack or
+// write completion); entries given back by a session that ended go to the
+// account's other sessions or wait for the next login, whose backlog is
+// bracketed by catch-up markers. A commit that fails with an I/O error
+// stops the process (fail-stop): nothing unstored is ever acknowledged.
+// Single-threaded; never blocks except in the commit's fsync.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net/net_loop.h"
+#include "protocol/jid/jid.h"
+#include "protocol/xml/element.h"
+#include "server/storage/message_store.h"
+
+namespace xd::server {
+
+class PushNotifier;
+class Router;
+class Session;
+
+// spec/delivery.md §3 (XEP-0160, XEP-0334): whether |message| goes through
+// the durable queue.
+bool is_storable(const protocol::Element& message);
+
+// Inserts an XEP-0203 delay stamp for |stamp_ms| (from |domain|) before the
+// closing tag of the serialized message |xml|.
+std::string with_delay(std::string_view xml, uint64_t stamp_ms, std::string_view domain);
+
+// XEP-0082 date-time in UTC with milliseconds: 2026-11-28T03:41:07.123Z.
+std::string xmpp_timestamp(uint64_t unix_ms);
+
+// Wall-clock milliseconds since the epoch.
+uint64_t wall_clock_ms();
+
+class DeliveryQueue final : private net::NetLoop::PrepareHook {
+ public:
+  DeliveryQueue(net::NetLoop& loop, MessageStore& store, Router& router, QueuePolicy policy);
+  ~DeliveryQueue() override;
+  DeliveryQueue(const DeliveryQueue&) = delete;
+  DeliveryQueue& operator=(const DeliveryQueue&) = delete;
+
+  // A storable message from |origin| (null for the server itself) to the
+  // existing local account |to| (bare or full). Adds the stanza-id, holds
+  // the origin's ack and queues it for this iteration's commit.
+  void accept(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m);
+
+  // The entry (|user|, |seq|) reached a client: delete it.
+  void delivered(const std::string& user, uint64_t seq);
+  // |session| ended holding the entries |seqs| of its account without
+  // delivering them: they go to the account's other available sessions or
+  // stay queued. Call after the session left the session table.
+  void release(Session& session, const std::vector<uint64_t>& seqs);
+  // Initial presence (RFC 6121 §4.2): the account's queued entries that are
+  // not in flight elsewhere, oldest first, between catch-up markers.
+  void deliver_backlog(Session& session);
+  // |session| is going away: it must never be called back.
+  void forget(Session& session);
+
+  // Stream-management records go in the next commit.
+  void persist_sm(SmRecord record);
+  void forget_sm(std::string id);
+
+  // Notifications for messages stored while no connected session took them.
+  void set_push(PushNotifier* push) { push_ = push; }
+
+  // Commits what is pending now (shutdown); returns the store's answer.
+  StorageError flush();
+
+  MessageStore& store() { return store_; }
+  const QueuePolicy& policy() const { return policy_; }
+  // Entries handed to sessions and not yet delivered or released.
+  size_t in_flight() const;
+
+ private:
+  struct Pending {
+    Session* origin = nullptr;
+    uint64_t token = 0;
+    protocol::Jid to;
+    std::unique_ptr<protocol::Element> element;
+  };
+
+  void on_loop_prepare() override;
+  void schedule();
+  StorageError commit();
+  // Hands |q| to |sessions|; returns how many took it, and in |connected|
+  // how many of those have a live connection.
+  size_t hand_over(const QueuedStanza& q, const std::vector<Session*>& sessions, bool delayed,
+                   size_t* connected = nullptr);
+
+  net::NetLoop& loop_;
+  MessageStore& store_;
+  Router& router_;
+  QueuePolicy policy_;
+  CommitBatch batch_;
+  std::vector<Pending> pending_;  // parallel to batch_.stores
+  // user -> seq -> sessions holding it.
+  std::unordered_map<std::string, std::unordered_map<uint64_t, uint32_t>> inflight_;
+  PushNotifier* push_ = nullptr;
+  bool scheduled_ = false;
+};
+
+}  // namespace xd::server

@@ -1,0 +1,689 @@
+// The durable delivery path of server/delivery_queue.h (spec/delivery.md):
+// what is storable (§3), the XEP-0203 delay stamp, and a DeliveryQueue on a
+// real NetLoop with the memory store and fake sessions: group commit in the
+// prepare phase before any delivery or ack (§1.1-1.2), quota and full-store
+// bounces (§1.4), origin-id de-duplication (§2.2), removal on delivery,
+// hand-over of released entries (§1.3) and the catch-up backlog (§4).
+#include "server/delivery_queue.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/net_loop.h"
+#include "protocol/xml/fragment_parser.h"
+#include "protocol/xml/serializer.h"
+#include "server/module_registry.h"
+#include "server/router.h"
+#include "server/session.h"
+#include "server/session_table.h"
+#include "server/storage/memory_account_store.h"
+#include "server/storage/memory_message_store.h"
+#include "server/storage/memory_roster_store.h"
+
+namespace xd::server {
+namespace {
+
+using protocol::Element;
+using protocol::Jid;
+using protocol::JidError;
+using protocol::parse_fragment;
+
+constexpr std::string_view kCatchupNs = "urn:xmppd:catchup:0";
+
+// A session that records what the queue and the router hand it.
+class QueueSession final : public Session {
+ public:
+  explicit QueueSession(const std::string& full) {
+    REQUIRE(Jid::parse(full, jid_) == JidError::kOk);
+  }
+  const Jid& jid() const override { return jid_; }
+  void deliver(const Element& stanza) override {
+    stanzas.push_back(protocol::to_xml(stanza, "jabber:client"));
+    log.push_back("stanza");
+  }
+  void kick(protocol::StreamCondition, std::string_view) override { kicked = true; }
+  bool deliver_queued(const QueuedStanza& q, bool delayed) override {
+    if (refuse) return false;
+    queued.push_back(q);
+    delayed_flags.push_back(delayed);
+    log.push_back("queued:" + std::to_string(q.seq));
+    return true;
+  }
+  uint64_t hold_ack() override {
+    holds.push_back(next_token_++);
+    return holds.back();
+  }
+  void release_ack(uint64_t token) override { released.push_back(token); }
+
+  std::vector<uint64_t> queued_seqs() const {
+    std::vector<uint64_t> out;
+    for (const auto& q : queued) out.push_back(q.seq);
+    return out;
+  }
+  // Stanzas (not queue entries) that contain |needle|.
+  size_t stanzas_with(std::string_view needle) const {
+    size_t n = 0;
+    for (const auto& s : stanzas) n += s.find(needle) != std::string::npos;
+    return n;
+  }
+
+  std::vector<std::string> stanzas;
+  std::vector<QueuedStanza> queued;
+  std::vector<bool> delayed_flags;
+  std::vector<std::string> log;  // "stanza" and "queued:SEQ", in order
+  std::vector<uint64_t> holds;
+  std::vector<uint64_t> released;
+  bool refuse = false;
+  bool kicked = false;
+
+ private:
+  Jid jid_;
+  uint64_t next_token_ = 100;
+};
+
+// Valid stored credentials without PBKDF2.
+StoredAccount account(std::string name) {
+  StoredAccount a;
+  a.username = std::move(name);
+  a.sha1.hash = protocol::ScramHash::kSha1;
+  a.sha1.salt = std::string(16, 's');
+  a.sha1.iterations = 4096;
+  a.sha1.stored_key = std::string(20, 'k');
+  a.sha1.server_key = std::string(20, 'l');
+  a.sha256 = a.sha1;
+  a.sha256.hash = protocol::ScramHash::kSha256;
+  a.sha256.stored_key = std::string(32, 'k');
+  a.sha256.server_key = std::string(32, 'l');
+  return a;
+}
+
+struct World {
+  net::NetLoop loop;
+  MemoryRosterStore rosters;
+  MemoryAccountStore accounts{rosters};
+  SessionTable sessions;
+  ModuleRegistry modules;
+  Jid domain;
+  std::unique_ptr<Router> router;
+  MemoryMessageStore store;
+  std::unique_ptr<DeliveryQueue> queue;
+  std::vector<std::unique_ptr<QueueSession>> owned;
+
+  explicit World(QueuePolicy policy = {}) {
+    REQUIRE(Jid::parse("example.com", domain) == JidError::kOk);
+    for (const char* user : {"alice", "bob"})
+      REQUIRE(accounts.create(account(user)) == StorageError::kOk);
+    router = std::make_unique<Router>(domain, accounts, sessions, modules);
+    queue = std::make_unique<DeliveryQueue>(loop, store, *router, policy);
+    router->set_delivery(queue.get());
+  }
+
+  // A bound session in the table; available with |priority| unless
+  // |available| is false.
+  QueueSession& online(const std::string& full, int priority = 0, bool available = true) {
+    owned.push_back(std::make_unique<QueueSession>(full));
+    QueueSession& s = *owned.back();
+    REQUIRE(sessions.add(&s) == nullptr);
+    if (available) s.set_presence(std::make_unique<Element>("jabber:client", "presence"), priority);
+    return s;
+  }
+
+  // One loop iteration: the prepare phase runs the group commit.
+  void iterate() { loop.run_nowait(); }
+
+  // conventions.md §13: the loop ends empty.
+  void finish() {
+    queue.reset();
+    CHECK(loop.close());
+  }
+
+  size_t queued_for(std::string_view user) {
+    size_t n = 0;
+    REQUIRE(store.count(user, n) == StorageError::kOk);
+    return n;
+  }
+};
+
+std::unique_ptr<Element> chat(std::string_view from, std::string_view to, std::string_view body,
+                              std::string_view extra = {}) {
+  auto m = parse_fragment("<message from='" + std::string(from) + "' to='" + std::string(to) +
+                          "' type='chat' id='m-" + std::string(body) + "'><body>" +
+                          std::string(body) + "</body>" + std::string(extra) + "</message>");
+  REQUIRE(m != nullptr);
+  return m;
+}
+
+Jid jid(std::string_view s) {
+  Jid j;
+  REQUIRE(Jid::parse(s, j) == JidError::kOk);
+  return j;
+}
+
+bool storable(std::string_view xml) {
+  auto m = parse_fragment(xml);
+  REQUIRE_MESSAGE(m != nullptr, xml);
+  return is_storable(*m);
+}
+
+TEST_SUITE("delivery_queue") {
+  TEST_CASE("is_storable: chat and normal with content; spec §3 exclusions") {
+    struct Case {
+      const char* xml;
+      bool stored;
+    };
+    const Case cases[] = {
+        {"<message type='chat'><body>x</body></message>", true},
+        {"<message type='normal'><body>x</body></message>", true},
+        {"<message><body>x</body></message>", true},  // no type is normal
+        {"<message type='chat'><subject>s</subject></message>", true},
+        {"<message type='chat'><body>x</body><thread>t</thread>"
+         "<active xmlns='http://jabber.org/protocol/chatstates'/></message>",
+         true},
+        {"<message type='chat'><body>x</body><no-copy xmlns='urn:xmpp:hints'/></message>", true},
+        // XEP-0184 receipts and XEP-0333 markers are content.
+        {"<message type='chat'><received xmlns='urn:xmpp:receipts' id='r1'/></message>", true},
+        {"<message><displayed xmlns='urn:xmpp:chat-markers:0' id='m1'/></message>", true},
+        {"<message type='chat'><x xmlns='jabber:x:oob'><url>u</url></x></message>", true},
+        // Nothing of their own (XEP-0160 §3).
+        {"<message type='chat'/>", false},
+        {"<message type='chat'><composing "
+         "xmlns='http://jabber.org/protocol/chatstates'/></message>",
+         false},
+        {"<message type='chat'><paused xmlns='http://jabber.org/protocol/chatstates'/>"
+         "<thread>t</thread><origin-id xmlns='urn:xmpp:sid:0' id='o'/></message>",
+         false},
+        {"<message type='chat'><thread>t</thread><origin-id xmlns='urn:xmpp:sid:0' id='o'/>"
+         "</message>",
+         false},
+        {"<message type='chat'><gone xmlns='http://jabber.org/protocol/chatstates'/>"
+         "<store xmlns='urn:xmpp:hints'/></message>",
+         false},
+        // XEP-0334 hints.
+        {"<message type='chat'><body>x</body><no-store xmlns='urn:xmpp:hints'/></message>", false},
+        {"<message type='chat'><body>x</body><no-permanent-store "
+         "xmlns='urn:xmpp:hints'/></message>",
+         false},
+        // Never stored.
+        {"<message type='headline'><body>x</body></message>", false},
+        {"<message type='groupchat'><body>x</body></message>", false},
+        {"<message type='error'><body>x</body></message>", false},
+    };
+    for (const Case& c : cases) {
+      CAPTURE(c.xml);
+      CHECK(storable(c.xml) == c.stored);
+    }
+  }
+
+  TEST_CASE("xmpp_timestamp: XEP-0082 UTC with milliseconds") {
+    CHECK(xmpp_timestamp(0) == "1970-01-01T00:00:00.000Z");
+    CHECK(xmpp_timestamp(999) == "1970-01-01T00:00:00.999Z");
+    CHECK(xmpp_timestamp(1795837267123ull) == "2026-11-28T03:41:07.123Z");  // spec §4 example
+    CHECK(xmpp_timestamp(951782400000ull + 7) == "2000-02-29T00:00:00.007Z");
+    CHECK(xmpp_timestamp(4102444799999ull) == "2099-12-31T23:59:59.999Z");
+    const uint64_t now = wall_clock_ms();
+    CHECK(now > 1700000000000ull);  // after 2023
+    CHECK(xmpp_timestamp(now).size() == 24);
+  }
+
+  TEST_CASE("with_delay inserts the delay element before </message>, else changes nothing") {
+    const std::string xml = "<message to='bob@example.com'><body>x</body></message>";
+    const std::string out = with_delay(xml, 1795837267123ull, "example.com");
+    CHECK(out ==
+          "<message to='bob@example.com'><body>x</body>"
+          "<delay xmlns='urn:xmpp:delay' from='example.com' stamp='2026-11-28T03:41:07.123Z'>"
+          "Offline Storage</delay></message>");
+    auto parsed = parse_fragment(out);
+    REQUIRE(parsed != nullptr);
+    const Element* delay = parsed->child("delay", "urn:xmpp:delay");
+    REQUIRE(delay != nullptr);
+    CHECK(delay->attr_or("stamp") == "2026-11-28T03:41:07.123Z");
+    CHECK(parsed->child("body", "jabber:client") != nullptr);
+
+    CHECK(with_delay("", 0, "example.com").empty());
+    for (const char* same : {"<message to='a@b'/>", "<iq type='get' id='1'/>", "</message",
+                             "<message><body>x</body></message> ", "<presence/>"}) {
+      CAPTURE(same);
+      CHECK(with_delay(same, 0, "example.com") == same);
+    }
+  }
+
+  TEST_CASE("accept: nothing happens before the commit; then one delivery and the ack release") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    const uint64_t before = wall_clock_ms();
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "one"));
+    REQUIRE(alice.holds.size() == 1);
+    CHECK(alice.released.empty());
+    CHECK(bob.queued.empty());
+    CHECK(w.queued_for("bob") == 0);
+
+    w.iterate();
+    REQUIRE(bob.queued.size() == 1);
+    CHECK(bob.delayed_flags[0] == false);
+    const QueuedStanza& q = bob.queued[0];
+    CHECK(q.user == "bob");
+    CHECK(q.stamp_ms >= before);
+    CHECK(q.stamp_ms <= wall_clock_ms());
+    CHECK(q.xml.find("<body>one</body>") != std::string::npos);
+    CHECK(q.xml.find("<stanza-id xmlns='urn:xmpp:sid:0' id='" + std::to_string(q.seq) +
+                     "' by='bob@example.com'/>") != std::string::npos);
+    CHECK(alice.released == alice.holds);
+    CHECK(alice.stanzas.empty());  // no error
+    CHECK(w.queued_for("bob") == 1);
+    CHECK(w.queue->in_flight() == 1);
+
+    // Nothing more on later iterations.
+    w.iterate();
+    CHECK(bob.queued.size() == 1);
+    CHECK(alice.released.size() == 1);
+    w.finish();
+  }
+
+  TEST_CASE("delivered() removes the entry at the next commit") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "x"));
+    w.iterate();
+    REQUIRE(bob.queued.size() == 1);
+    w.queue->delivered("bob", bob.queued[0].seq);
+    CHECK(w.queue->in_flight() == 0);
+    w.iterate();
+    CHECK(w.queued_for("bob") == 0);
+    w.finish();
+  }
+
+  TEST_CASE("route_from_client: storable messages go through the queue, headlines do not") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.router->route_from_client(alice,
+                                chat("alice@example.com/phone", "bob@example.com", "routed"));
+    CHECK(bob.queued.empty());
+    auto headline = parse_fragment(
+        "<message from='alice@example.com/phone' to='bob@example.com' type='headline'>"
+        "<body>news</body></message>");
+    w.router->route_from_client(alice, std::move(headline));
+    CHECK(bob.stanzas_with("news") == 1);  // live, at once
+    w.iterate();
+    REQUIRE(bob.queued.size() == 1);
+    CHECK(bob.queued[0].xml.find("routed") != std::string::npos);
+    CHECK(w.queued_for("bob") == 1);
+    w.finish();
+  }
+
+  TEST_CASE("a message to a full JID goes to that resource only") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& laptop = w.online("bob@example.com/laptop", 5);
+    QueueSession& phone = w.online("bob@example.com/phone", 1);
+    w.queue->accept(&alice, jid("bob@example.com/phone"),
+                    chat("alice@example.com/phone", "bob@example.com/phone", "direct"));
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "bare"));
+    w.iterate();
+    REQUIRE(phone.queued.size() == 1);
+    CHECK(phone.queued[0].xml.find("direct") != std::string::npos);
+    REQUIRE(laptop.queued.size() == 1);  // highest priority for the bare JID
+    CHECK(laptop.queued[0].xml.find("bare") != std::string::npos);
+    CHECK(alice.released.size() == 2);
+    w.finish();
+  }
+
+  TEST_CASE("nobody online: the entry waits in the queue, the ack is still released") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& away = w.online("bob@example.com/away", 0, /*available=*/false);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "later"));
+    w.iterate();
+    CHECK(away.queued.empty());
+    CHECK(alice.released == alice.holds);
+    CHECK(alice.stanzas.empty());
+    CHECK(w.queued_for("bob") == 1);
+    CHECK(w.queue->in_flight() == 0);
+    w.finish();
+  }
+
+  TEST_CASE("a session that refuses the entry leaves it queued and not in flight") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    bob.refuse = true;
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "x"));
+    w.iterate();
+    CHECK(bob.queued.empty());
+    CHECK(w.queue->in_flight() == 0);
+    CHECK(w.queued_for("bob") == 1);
+    w.finish();
+  }
+
+  TEST_CASE("quota: resource-constraint to the origin, and the ack is released anyway") {
+    QueuePolicy policy;
+    policy.quota = 1;
+    World w(policy);
+    QueueSession& alice = w.online("alice@example.com/phone");
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "first"));
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "second"));
+    w.iterate();
+    CHECK(w.queued_for("bob") == 1);
+    REQUIRE(alice.stanzas.size() == 1);
+    const std::string& error = alice.stanzas[0];
+    CHECK(error.find("type='error'") != std::string::npos);
+    CHECK(error.find("m-second") != std::string::npos);
+    CHECK(error.find("<error type='wait'><resource-constraint "
+                     "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>") != std::string::npos);
+    CHECK(alice.holds.size() == 2);
+    CHECK(alice.released == alice.holds);
+    w.finish();
+  }
+
+  TEST_CASE("a commit that fails with kFull bounces resource-constraint and releases the ack") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.store.fail_next_commit(StorageError::kFull);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "lost"));
+    w.iterate();
+    CHECK(bob.queued.empty());
+    CHECK(w.queued_for("bob") == 0);
+    CHECK(alice.stanzas_with("resource-constraint") == 1);
+    CHECK(alice.released == alice.holds);
+    // The next one goes through.
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "next"));
+    w.iterate();
+    CHECK(bob.queued.size() == 1);
+    w.finish();
+  }
+
+  TEST_CASE("a repeated origin-id from the same sender is acknowledged, not delivered again") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    const std::string oid = "<origin-id xmlns='urn:xmpp:sid:0' id='o-1'/>";
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "a", oid));
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "b", oid));
+    w.iterate();
+    REQUIRE(bob.queued.size() == 1);
+    CHECK(bob.queued[0].xml.find("o-1") != std::string::npos);  // origin-id is kept
+    CHECK(alice.released.size() == 2);
+    CHECK(alice.stanzas.empty());
+    // In a later commit, also after a reconnect of the sender (bare JID).
+    QueueSession& alice2 = w.online("alice@example.com/tablet");
+    w.queue->accept(&alice2, jid("bob@example.com"),
+                    chat("alice@example.com/tablet", "bob@example.com", "c", oid));
+    w.iterate();
+    CHECK(bob.queued.size() == 1);
+    CHECK(alice2.released == alice2.holds);
+    CHECK(w.queued_for("bob") == 1);
+    // Another sender may use the same id.
+    w.queue->accept(&bob, jid("alice@example.com"),
+                    chat("bob@example.com/laptop", "alice@example.com", "d", oid));
+    w.iterate();
+    CHECK(alice.queued.size() == 1);
+    w.finish();
+  }
+
+  TEST_CASE("release() hands an undelivered entry to another available session") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& laptop = w.online("bob@example.com/laptop", 5);
+    QueueSession& phone = w.online("bob@example.com/phone", 1);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "x"));
+    w.iterate();
+    REQUIRE(laptop.queued.size() == 1);
+    CHECK(phone.queued.empty());
+    const uint64_t seq = laptop.queued[0].seq;
+
+    // The laptop ends without delivering it.
+    w.sessions.remove(&laptop);
+    w.queue->release(laptop, {seq, seq + 1000});  // an unknown one is ignored
+    REQUIRE(phone.queued.size() == 1);
+    CHECK(phone.queued[0].seq == seq);
+    CHECK(phone.delayed_flags[0] == true);
+    CHECK(w.queue->in_flight() == 1);
+
+    // The phone ends too, with nobody left: the entry stays for the next login.
+    w.sessions.remove(&phone);
+    w.queue->release(phone, {seq});
+    CHECK(w.queue->in_flight() == 0);
+    CHECK(w.queued_for("bob") == 1);
+    // A second release of the same entry does nothing.
+    w.queue->release(phone, {seq});
+    w.finish();
+  }
+
+  TEST_CASE("release() of an entry another session still holds hands nothing over") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& one = w.online("bob@example.com/one", 1);
+    QueueSession& two = w.online("bob@example.com/two", 1);  // equal priority: both get it
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "x"));
+    w.iterate();
+    REQUIRE(one.queued.size() == 1);
+    REQUIRE(two.queued.size() == 1);
+    w.sessions.remove(&one);
+    w.queue->release(one, {one.queued[0].seq});
+    CHECK(two.queued.size() == 1);
+    CHECK(w.queue->in_flight() == 1);
+    w.finish();
+  }
+
+  TEST_CASE("deliver_backlog: start marker with the count, entries oldest first, done marker") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    for (const char* body : {"b1", "b2", "b3"}) {
+      w.queue->accept(&alice, jid("bob@example.com"),
+                      chat("alice@example.com/phone", "bob@example.com", body));
+    }
+    w.iterate();
+    REQUIRE(w.queued_for("bob") == 3);
+
+    QueueSession& bob = w.online("bob@example.com/phone");
+    w.queue->deliver_backlog(bob);
+    REQUIRE(bob.queued.size() == 3);
+    REQUIRE(bob.log.size() == 5);
+    CHECK(bob.log.front() == "stanza");
+    CHECK(bob.log.back() == "stanza");
+    CHECK(bob.queued[0].xml.find("b1") != std::string::npos);
+    CHECK(bob.queued[2].xml.find("b3") != std::string::npos);
+    CHECK(bob.queued[0].seq < bob.queued[1].seq);
+    CHECK(bob.queued[1].seq < bob.queued[2].seq);
+    for (bool delayed : bob.delayed_flags) CHECK(delayed);
+
+    REQUIRE(bob.stanzas.size() == 2);
+    auto start = parse_fragment(bob.stanzas[0]);
+    auto done = parse_fragment(bob.stanzas[1]);
+    REQUIRE(start != nullptr);
+    REQUIRE(done != nullptr);
+    for (const Element* m : {start.get(), done.get()}) {
+      CHECK(m->attr_or("from") == "example.com");
+      CHECK(m->attr_or("to") == "bob@example.com/phone");
+      CHECK_FALSE(m->attr_or("id").empty());
+    }
+    CHECK(start->attr_or("id") != done->attr_or("id"));
+    const Element* c1 = start->child("catchup", kCatchupNs);
+    const Element* c2 = done->child("catchup", kCatchupNs);
+    REQUIRE(c1 != nullptr);
+    REQUIRE(c2 != nullptr);
+    CHECK(c1->attr_or("state") == "start");
+    CHECK(c1->attr_or("count") == "3");
+    CHECK(c2->attr_or("state") == "done");
+    CHECK(c2->attr_or("count") == "3");
+    CHECK(w.queue->in_flight() == 3);
+    w.finish();
+  }
+
+  TEST_CASE("deliver_backlog with nothing queued still sends both markers, count 0") {
+    World w;
+    QueueSession& bob = w.online("bob@example.com/phone");
+    w.queue->deliver_backlog(bob);
+    REQUIRE(bob.stanzas.size() == 2);
+    CHECK(bob.stanzas[0].find("state='start' count='0'") != std::string::npos);
+    CHECK(bob.stanzas[1].find("state='done' count='0'") != std::string::npos);
+    CHECK(bob.queued.empty());
+    w.finish();
+  }
+
+  TEST_CASE("deliver_backlog skips entries in flight to another session") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& laptop = w.online("bob@example.com/laptop", 5);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "live"));
+    w.iterate();
+    REQUIRE(laptop.queued.size() == 1);
+    // A second resource logs in while the laptop has not acknowledged it.
+    QueueSession& phone = w.online("bob@example.com/phone", 1);
+    w.queue->deliver_backlog(phone);
+    CHECK(phone.queued.empty());
+    CHECK(phone.stanzas_with("count='0'") == 2);
+    w.finish();
+  }
+
+  TEST_CASE("deliver_backlog does not resend an entry acknowledged in this iteration") {
+    // Regression (found by these tests, fixed): delivered() drops the entry from the in-flight map at once but
+    // only queues its removal for the next commit, and deliver_backlog()
+    // reads the store, where the entry is still present. A session that
+    // logs in (initial presence) in the same loop iteration as another
+    // resource's <a/> therefore receives an already acknowledged stanza
+    // again. deliver_backlog() (and release()) should skip entries with a
+    // pending removal in batch_.removals.
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& laptop = w.online("bob@example.com/laptop", 5);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "acked"));
+    w.iterate();
+    REQUIRE(laptop.queued.size() == 1);
+    w.queue->delivered("bob", laptop.queued[0].seq);  // the laptop's <a/>
+    QueueSession& phone = w.online("bob@example.com/phone", 1);
+    w.queue->deliver_backlog(phone);  // same iteration
+    CHECK(phone.queued.empty());
+    w.iterate();
+    CHECK(w.queued_for("bob") == 0);
+    w.finish();
+  }
+
+  TEST_CASE("stanza-id: the sender's claim for the recipient is replaced by ours") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "x",
+                         "<stanza-id xmlns='urn:xmpp:sid:0' id='forged' by='bob@example.com'/>"));
+    w.iterate();
+    REQUIRE(bob.queued.size() == 1);
+    const std::string& xml = bob.queued[0].xml;
+    CHECK(xml.find("forged") == std::string::npos);
+    size_t ids = 0;
+    for (size_t p = xml.find("<stanza-id"); p != std::string::npos;
+         p = xml.find("<stanza-id", p + 1)) {
+      ++ids;
+    }
+    CHECK(ids == 1);
+    w.finish();
+  }
+
+  TEST_CASE("stanza-id: a stanza-id by another entity is kept (spec §2.1)") {
+    // Regression (found by these tests, fixed): DeliveryQueue::accept removes every <stanza-id xmlns='urn:xmpp:sid:0'/>
+    // (remove_children by name and namespace), while spec/delivery.md §2.1
+    // says only "a stanza-id element the sender included with the same
+    // 'by' is removed" (XEP-0359 §3.3 likewise). An id assigned by another
+    // entity, e.g. a MUC service or the sender's own server archive, is lost.
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.queue->accept(
+        &alice, jid("bob@example.com"),
+        chat("alice@example.com/phone", "bob@example.com", "x",
+             "<stanza-id xmlns='urn:xmpp:sid:0' id='muc-7' by='room@conference.example.org'/>"));
+    w.iterate();
+    REQUIRE(bob.queued.size() == 1);
+    CHECK(bob.queued[0].xml.find("muc-7") != std::string::npos);
+    w.finish();
+  }
+
+  TEST_CASE("a message from the server itself (no origin) is queued and delivered") {
+    World w;
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.queue->accept(nullptr, jid("bob@example.com"),
+                    chat("example.com", "bob@example.com", "notice",
+                         "<origin-id xmlns='urn:xmpp:sid:0' id='o-1'/>"));
+    w.queue->accept(nullptr, jid("bob@example.com"),
+                    chat("example.com", "bob@example.com", "again",
+                         "<origin-id xmlns='urn:xmpp:sid:0' id='o-1'/>"));
+    w.iterate();
+    // Without an origin there is no sender to de-duplicate for.
+    CHECK(bob.queued.size() == 2);
+    CHECK(w.queued_for("bob") == 2);
+    w.finish();
+  }
+
+  TEST_CASE("forget(origin): no ack release for a session that went away") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "x"));
+    w.queue->forget(alice);
+    w.iterate();
+    CHECK(alice.released.empty());
+    CHECK(bob.queued.size() == 1);  // the message itself is still delivered
+    w.finish();
+  }
+
+  TEST_CASE("flush() commits what is pending without waiting for the loop") {
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "x"));
+    CHECK(w.queue->flush() == StorageError::kOk);
+    CHECK(bob.queued.size() == 1);
+    CHECK(alice.released.size() == 1);
+    CHECK(w.queue->flush() == StorageError::kOk);  // nothing left
+    w.iterate();
+    CHECK(bob.queued.size() == 1);
+    CHECK(alice.released.size() == 1);
+    w.finish();
+  }
+
+  TEST_CASE("stream-management records go into the next commit") {
+    World w;
+    SmRecord r;
+    r.id = "sm-1";
+    r.user = "bob";
+    r.resource = "laptop";
+    r.inbound_h = 9;
+    w.queue->persist_sm(r);
+    SmRecord out;
+    CHECK(w.store.get_sm("sm-1", out) == StorageError::kNotFound);
+    w.iterate();
+    REQUIRE(w.store.get_sm("sm-1", out) == StorageError::kOk);
+    CHECK(out.inbound_h == 9);
+    w.queue->forget_sm("sm-1");
+    CHECK(w.store.get_sm("sm-1", out) == StorageError::kOk);
+    w.iterate();
+    CHECK(w.store.get_sm("sm-1", out) == StorageError::kNotFound);
+    w.finish();
+  }
+}
+
+}  // namespace
+}  // namespace xd::server
