@@ -148,6 +148,13 @@ void C2sSession::on_delivered(net::Connection& connection) {
   // spec/delivery.md §1.3: without stream management a queued stanza is
   // done once the kernel has taken its last byte.
   const uint64_t mark = connection.delivered_mark();
+  if (backlog_mark_ != 0 && mark >= backlog_mark_) {
+    // spec §8: backlog on the wire, the recipient's ack not yet in.
+    backlog_mark_ = 0;
+    fault_point("after-offline-write");
+  }
+  // The write queue drained: the backlog may continue.
+  if (!closing_) server_.delivery().resume_backlog(*this);
   size_t done = 0;
   while (done < pending_writes_.size() && pending_writes_[done].mark <= mark) {
     server_.delivery().delivered(jid_.local(), pending_writes_[done].seq);
@@ -234,6 +241,8 @@ void C2sSession::pump() {
           unacked_since_ms_ = 0;
           stall_notified_ = false;
         }
+        room_requested_ = false;
+        server_.delivery().resume_backlog(*this);
         break;
       }
       case C2sEvent::Type::kResumed:
@@ -307,6 +316,10 @@ bool C2sSession::deliver_queued(const QueuedStanza& q, bool delayed) {
   flush_csi();
   if (stream_.sm()) {
     if (!stream_.send_serialized(xml, q.seq)) return false;
+    if (delayed && connection_) {
+      send_output();
+      backlog_mark_ = connection_->write_mark();
+    }
     if (unacked_since_ms_ == 0) {
       unacked_since_ms_ = server_.loop().now_ms();
       server_.watch_stall(this);
@@ -320,7 +333,41 @@ bool C2sSession::deliver_queued(const QueuedStanza& q, bool delayed) {
   if (!stream_.send_serialized(xml, 0)) return false;
   send_output();
   pending_writes_.push_back({connection_ ? connection_->write_mark() : 0, q.seq});
+  if (delayed) backlog_mark_ = connection_->write_mark();
   return true;
+}
+
+size_t C2sSession::queue_room() {
+  if (closing_ || hibernating_ || !connection_) return 0;
+  // Half the write cap: a backlog never makes the session a "slow reader".
+  const size_t cap = static_cast<size_t>(server_.config().write_queue_bytes);
+  if (connection_->queued_bytes() >= cap / 2) return 0;
+  const protocol::StreamManagement* sm = stream_.sm();
+  if (!sm) return SIZE_MAX;
+  // XEP-0198: stay inside the unacknowledged window, with a margin for
+  // presence and replies, and ask for an ack when it is full.
+  const size_t max = static_cast<size_t>(server_.config().sm_max_unacked);
+  const size_t margin = std::min<size_t>(32, max / 4);
+  const size_t used = sm->unacked_count() + margin;
+  if (used < max) {
+    // Ask early, so acks arrive before the window is exhausted.
+    if (sm->unacked_count() >= max / 2 && !room_requested_) {
+      room_requested_ = true;
+      stream_.send_sm_request();
+      send_output();
+    }
+    return max - used;
+  }
+  if (!room_requested_) {
+    room_requested_ = true;
+    stream_.send_sm_request();
+    send_output();
+  }
+  return 0;
+}
+
+void C2sSession::on_writable(net::Connection&) {
+  if (!closing_) server_.delivery().resume_backlog(*this);
 }
 
 uint64_t C2sSession::hold_ack() {

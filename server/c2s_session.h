@@ -40,6 +40,7 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   void kick(protocol::StreamCondition condition, std::string_view text) override;
   bool deliver_queued(const QueuedStanza& stanza, bool delayed) override;
   bool connected() const override { return !hibernating_; }
+  size_t queue_room() override;
   // Since when (loop ms) a queued stanza waits for this stream's ack, 0 if
   // none; whether that was already pushed (XEP-0357 for half-dead links).
   uint64_t unacked_since_ms() const { return unacked_since_ms_; }
@@ -65,6 +66,7 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   void on_tls_ready(net::Connection& connection) override;
   void on_closed(net::Connection& connection, std::string_view reason) override;
   void on_delivered(net::Connection& connection) override;
+  void on_writable(net::Connection& connection) override;
 
   // protocol::C2sHost.
   bool find_credentials(std::string_view username, protocol::ScramHash hash,
@@ -134,6 +136,8 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   std::string sm_id_;
   std::string restored_presence_;
   uint64_t unacked_since_ms_ = 0;
+  uint64_t backlog_mark_ = 0;    // write mark after the last backlog stanza
+  bool room_requested_ = false;  // an <r/> went out because the window is full
   bool stall_notified_ = false;
   // XEP-0352: while the client is inactive, stanzas that can wait
   // (presence updates, chat states) are held, the latest presence per

@@ -210,11 +210,21 @@ size_t DeliveryQueue::hand_over(const QueuedStanza& q, const std::vector<Session
   return taken;
 }
 
+bool DeliveryQueue::removing(const std::string& user, uint64_t seq) const {
+  // Acknowledged in this iteration, deleted at the next commit.
+  return std::any_of(batch_.removals.begin(), batch_.removals.end(),
+                     [&](const CommitBatch::Removal& r) { return r.seq == seq && r.user == user; });
+}
+
 void DeliveryQueue::deliver_backlog(Session& session) {
   const std::string& user = session.jid().local();
-  std::vector<QueuedStanza> backlog;
-  uint64_t after = 0;
+  Backlog b;
+  b.user = user;
+  // Every entry committed from now on gets a higher sequence number.
+  b.snapshot = store_.allocate_seq();
+  b.tail_after = b.snapshot;
   const auto flying = inflight_.find(user);
+  uint64_t after = 0;
   for (;;) {
     std::vector<QueuedStanza> slice;
     StorageError e = store_.load(user, after, kBacklogSlice, slice);
@@ -225,26 +235,85 @@ void DeliveryQueue::deliver_backlog(Session& session) {
     }
     if (slice.empty()) break;
     after = slice.back().seq;
-    for (auto& q : slice) {
+    for (const QueuedStanza& q : slice) {
       if (flying != inflight_.end() && flying->second.count(q.seq)) continue;
-      // Acknowledged in this iteration, deleted at the next commit.
-      if (std::any_of(
-              batch_.removals.begin(), batch_.removals.end(),
-              [&](const CommitBatch::Removal& r) { return r.seq == q.seq && r.user == user; })) {
-        continue;
-      }
-      backlog.push_back(std::move(q));
+      if (removing(user, q.seq)) continue;
+      b.seqs.push_back(q.seq);
     }
     if (slice.size() < kBacklogSlice) break;
   }
-  const std::string id = "catchup-" + std::to_string(loop_.iteration());
-  session.deliver(*catchup_marker(session, "start", backlog.size(), id + "-start"));
-  for (const QueuedStanza& q : backlog) hand_over(q, {&session}, /*delayed=*/true);
-  session.deliver(*catchup_marker(session, "done", backlog.size(), id + "-done"));
-  if (!backlog.empty()) fault_point("after-offline-write");
+  b.marker_id = "catchup-" + std::to_string(b.snapshot);
+  session.deliver(*catchup_marker(session, "start", b.seqs.size(), b.marker_id + "-start"));
+  backlogs_[&session] = std::move(b);
+  pump_backlog(session);
+}
+
+void DeliveryQueue::resume_backlog(Session& session) {
+  if (backlogs_.count(&session)) pump_backlog(session);
+}
+
+void DeliveryQueue::pump_backlog(Session& session) {
+  auto it = backlogs_.find(&session);
+  if (it == backlogs_.end()) return;
+  Backlog& b = it->second;
+  // Phase 1: the announced entries, with delay stamps.
+  while (b.next < b.seqs.size()) {
+    const size_t room = std::min(session.queue_room(), kBacklogSlice);
+    if (room == 0) return;  // resume_backlog() continues
+    std::vector<QueuedStanza> page;
+    const size_t want = std::min(room, b.seqs.size() - b.next);
+    if (store_.load(b.user, b.seqs[b.next] - 1, want, page) != StorageError::kOk && page.empty()) {
+      b.next = b.seqs.size();  // unreadable: the markers still close the backlog
+      break;
+    }
+    size_t used = 0;
+    for (const QueuedStanza& q : page) {
+      // Skip what vanished (deleted by an administrator) on the way.
+      while (b.next < b.seqs.size() && b.seqs[b.next] < q.seq) ++b.next;
+      if (b.next >= b.seqs.size()) break;
+      if (b.seqs[b.next] != q.seq) continue;
+      // Room is checked per stanza: one page may be larger than the
+      // session's write queue.
+      if (used > 0 && session.queue_room() == 0) return;
+      ++b.next;
+      ++used;
+      hand_over(q, {&session}, /*delayed=*/true);
+      if (!backlogs_.count(&session)) return;  // the session ended meanwhile
+    }
+    if (used == 0 && b.next < b.seqs.size()) ++b.next;  // never spin on a gap
+  }
+  if (!b.done_sent) {
+    b.done_sent = true;
+    session.deliver(*catchup_marker(session, "done", b.seqs.size(), b.marker_id + "-done"));
+    if (!backlogs_.count(&session)) return;
+    b.seqs.clear();
+    b.seqs.shrink_to_fit();
+  }
+  // Phase 2: entries committed during the catch-up, as live traffic.
+  const std::string user = b.user;
+  for (;;) {
+    const size_t room = std::min(session.queue_room(), kBacklogSlice);
+    if (room == 0) return;
+    std::vector<QueuedStanza> page;
+    store_.load(user, b.tail_after, room, page);
+    if (page.empty()) break;
+    bool first = true;
+    for (const QueuedStanza& q : page) {
+      if (!first && session.queue_room() == 0) return;
+      first = false;
+      b.tail_after = q.seq;
+      const auto flying = inflight_.find(user);
+      if (flying != inflight_.end() && flying->second.count(q.seq)) continue;
+      if (removing(user, q.seq)) continue;
+      hand_over(q, {&session}, /*delayed=*/false);
+      if (!backlogs_.count(&session)) return;
+    }
+  }
+  backlogs_.erase(&session);
 }
 
 void DeliveryQueue::forget(Session& session) {
+  backlogs_.erase(&session);
   for (Pending& p : pending_) {
     if (p.origin == &session) p.origin = nullptr;
   }
@@ -300,7 +369,16 @@ StorageError DeliveryQueue::commit() {
       case StoreRequest::Result::kStored: {
         const std::string_view type = p.element->attr_or("type", "normal");
         std::vector<Session*> targets = router_.message_targets(p.to, type);
-        size_t connected = 0;
+        // A session catching up gets newer entries from its backlog pager,
+        // after the older ones (spec §4: the backlog before live traffic).
+        size_t catching_up = 0;
+        std::erase_if(targets, [&](Session* s) {
+          auto b = backlogs_.find(s);
+          const bool later = b != backlogs_.end() && r.stanza.seq > b->second.snapshot;
+          if (later && s->connected()) ++catching_up;
+          return later;
+        });
+        size_t connected = catching_up;
         if (hand_over(r.stanza, targets, /*delayed=*/false, &connected) > 0) {
           router_.carbon_received(p.to.bare(), *p.element, targets);
         }

@@ -61,8 +61,14 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   // stay queued. Call after the session left the session table.
   void release(Session& session, const std::vector<uint64_t>& seqs);
   // Initial presence (RFC 6121 §4.2): the account's queued entries that are
-  // not in flight elsewhere, oldest first, between catch-up markers.
+  // not in flight elsewhere, oldest first, between catch-up markers, then
+  // whatever was queued meanwhile; paced by Session::queue_room(). Until it
+  // is done, new entries for the session wait in the queue, so no live
+  // message overtakes the backlog.
   void deliver_backlog(Session& session);
+  // The session has room again (acks, a drained write queue).
+  void resume_backlog(Session& session);
+  bool catching_up(const Session& session) const { return backlogs_.count(&session) != 0; }
   // |session| is going away: it must never be called back.
   void forget(Session& session);
 
@@ -92,6 +98,20 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   void on_loop_prepare() override;
   void schedule();
   StorageError commit();
+  // A backlog being delivered to one session (deliver_backlog).
+  struct Backlog {
+    std::string user;
+    std::vector<uint64_t> seqs;  // the entries announced in the start marker
+    size_t next = 0;             // index into |seqs|
+    uint64_t snapshot = 0;       // every entry committed later has a higher seq
+    uint64_t tail_after = 0;     // tail phase: entries after this one
+    std::string marker_id;
+    bool done_sent = false;
+  };
+  // Sends what fits of |session|'s backlog; erases it when complete.
+  void pump_backlog(Session& session);
+  bool removing(const std::string& user, uint64_t seq) const;
+
   // Hands |q| to |sessions|; returns how many took it, and in |connected|
   // how many of those have a live connection.
   size_t hand_over(const QueuedStanza& q, const std::vector<Session*>& sessions, bool delayed,
@@ -105,6 +125,7 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   std::vector<Pending> pending_;  // parallel to batch_.stores
   // user -> seq -> sessions holding it.
   std::unordered_map<std::string, std::unordered_map<uint64_t, uint32_t>> inflight_;
+  std::unordered_map<const Session*, Backlog> backlogs_;
   PushNotifier* push_ = nullptr;
   bool scheduled_ = false;
 };

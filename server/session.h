@@ -5,6 +5,7 @@
 // deliver().
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +39,12 @@ class Session {
   // it back with DeliveryQueue::release() when it ends without either.
   // False when the session cannot take it (closing).
   virtual bool deliver_queued(const QueuedStanza& /*stanza*/, bool /*delayed*/) { return false; }
+
+  // How many more queued stanzas the session can take now without going
+  // over its limits (stream-management window, write queue). The backlog
+  // is paced by it; the session calls DeliveryQueue::resume_backlog() when
+  // room opens up again.
+  virtual size_t queue_room() { return SIZE_MAX; }
 
   // False while the session waits for a resumption without a connection
   // (XEP-0198 §5): what it takes reaches no device until then.

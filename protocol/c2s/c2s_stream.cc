@@ -579,6 +579,11 @@ void C2sStream::send_sm_ack(uint32_t h) {
   output_.append("'/>");
 }
 
+void C2sStream::send_sm_request() {
+  if (state_ != C2sState::kBound || !sm_) return;
+  output_.append("<r xmlns='urn:xmpp:sm:3'/>");
+}
+
 void C2sStream::count_sent(size_t from, uint64_t tag) {
   if (!sm_ || state_ != C2sState::kBound) return;
   sm_->record(tag, output_.substr(from));

@@ -92,6 +92,8 @@ class C2sStream {
   // XEP-0198: writes <a h='|h|'/>; the owner knows how many of the
   // client's stanzas it has handled. No-op without stream management.
   void send_sm_ack(uint32_t h);
+  // XEP-0198: writes <r/>, asking the client for an acknowledgement.
+  void send_sm_request();
   // While the stream is closed but resumable (hibernated, XEP-0198 §5),
   // keeps |xml| as sent-but-unacknowledged so a resumption delivers it.
   // False when not resumable or at the unacknowledged cap.

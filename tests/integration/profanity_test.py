@@ -45,6 +45,8 @@ def main():
         bob = Raw(server.port)
         check("<jid>bob@localhost/desk</jid>" in bob.login(server, "bob", pw_b, "desk"), "bob bound")
         bob.send("<presence/>")
+        # spec/delivery.md §4: the (empty) offline backlog comes first.
+        bob.read(until="state='done'")
         env = f"HOME={home} XDG_CONFIG_HOME={home}/.config XDG_DATA_HOME={home}/.local/share TERM=xterm"
         tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "50", f"env {env} profanity")
         try:

@@ -24,6 +24,8 @@ def main():
         bob = Raw(server.port)
         check("<jid>bob@localhost/desk</jid>" in bob.login(server, "bob", pw_b, "desk"), "bob bound")
         bob.send("<presence/>")
+        # spec/delivery.md §4: the (empty) offline backlog comes first.
+        bob.read(until="state='done'")
         env = dict(os.environ, SSL_CERT_FILE=os.path.join(CERTS, "ca.pem"))
         body = "hello from go-sendxmpp <&> ünïcode"
         run = subprocess.run(
