@@ -7,23 +7,11 @@
 #include <ctime>
 #include <utility>
 
+#include "client/loadgen/measure.h"
 #include "protocol/xml/serializer.h"
 
 namespace xd::client {
 namespace {
-
-// Wall-clock-free monotonic nanoseconds; sender and receiver share the
-// process, so the timestamps in bodies are directly comparable.
-std::uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-double seconds_between(std::uint64_t from_ns, std::uint64_t to_ns) {
-  return static_cast<double>(to_ns - from_ns) / 1e9;
-}
 
 // Parses "seq:timestamp_ns"; false for anything else.
 bool parse_body(std::string_view body, std::uint64_t& seq, std::uint64_t& ts) {
@@ -34,13 +22,6 @@ bool parse_body(std::string_view body, std::uint64_t& seq, std::uint64_t& ts) {
   if (r1.ec != std::errc() || r1.ptr != end) return false;
   auto r2 = std::from_chars(end + 1, body.data() + body.size(), ts);
   return r2.ec == std::errc() && r2.ptr == body.data() + body.size();
-}
-
-double percentile_us(std::vector<std::uint64_t>& values, double p) {
-  if (values.empty()) return 0;
-  std::size_t k = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
-  return static_cast<double>(values[k]) / 1e3;
 }
 
 }  // namespace
@@ -225,6 +206,11 @@ void LoadRunner::logins_done() {
         timer_->start_repeating(3'600'000, 3'600'000);
       }
       break;
+    case LoadMode::kStore:
+    case LoadMode::kBacklog:
+      // DeliveryRunner's modes; main() never gives them to this runner.
+      finish(2);
+      break;
   }
 }
 
@@ -271,17 +257,18 @@ void LoadRunner::send_next(Pair& pair) {
   pair.sender->send(stanza);
 }
 
-void LoadRunner::on_message(LoginSession& session, std::string_view body, bool is_error) {
+void LoadRunner::on_message(LoginSession& session, const protocol::Element& message) {
   if (options_.mode != LoadMode::kThroughput || pairs_.empty()) return;
   Pair& pair = pairs_[session.tag() / 2];
   if (!pair.active) return;
-  if (is_error || session.tag() % 2 == 0) {
+  if (message.attr_or("type") == "error" || session.tag() % 2 == 0) {
     // A bounce comes back to the sender.
     ++pair.bounced;
     return;
   }
+  const protocol::Element* body = message.child("body", "jabber:client");
   std::uint64_t seq = 0, ts = 0;
-  if (!parse_body(body, seq, ts) || seq >= pair.sent) return;
+  if (!body || !parse_body(body->text(), seq, ts) || seq >= pair.sent) return;
   if (pair.seen.size() <= seq)
     pair.seen.resize(std::max<std::size_t>(seq + 1, pair.seen.size() * 2));
   if (pair.seen[seq]) {

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "client/loadgen/login_session.h"
+#include "client/session/login_session.h"
 #include "net/net_loop.h"
 #include "net/signal_watcher.h"
 #include "net/timer.h"
@@ -21,7 +21,9 @@
 
 namespace xd::client {
 
-enum class LoadMode { kLogin, kThroughput, kIdle };
+// kStore and kBacklog (durable delivery, spec/delivery.md) run in
+// DeliveryRunner (delivery_runner.h); the others here.
+enum class LoadMode { kLogin, kThroughput, kIdle, kStore, kBacklog };
 
 // Command-line settings; plain data.
 struct LoadOptions {
@@ -46,6 +48,14 @@ struct LoadOptions {
   bool per_pair = false;       // print one line per pair with any anomaly
   double hold_seconds = 0;     // idle: 0 = until SIGINT/SIGTERM
   double login_timeout = 120;  // give up when logins take longer
+  // Durable delivery (store, backlog): senders with XEP-0198 that keep
+  // |sm_window| messages unacknowledged, to accounts nobody logs in to.
+  std::size_t senders = 100;
+  std::size_t sm_window = 100;
+  std::string offline_prefix = "o";
+  std::size_t offline_users = 100;  // store; backlog uses PREFIX0 only
+  std::size_t backlog = 10000;      // backlog: messages stored before the login
+  double backlog_timeout = 60;      // backlog: seconds to wait for the done marker
 };
 
 class LoadRunner final : public SessionObserver {
@@ -82,7 +92,7 @@ class LoadRunner final : public SessionObserver {
 
   // SessionObserver.
   void on_bound(LoginSession& session) override;
-  void on_message(LoginSession& session, std::string_view body, bool is_error) override;
+  void on_message(LoginSession& session, const protocol::Element& message) override;
   void on_ended(LoginSession& session, std::string_view reason) override;
 
   SessionConfig config_for(std::size_t index) const;

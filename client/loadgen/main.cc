@@ -1,11 +1,15 @@
 // xd-loadgen: a load generator that speaks standard XMPP (RFC 6120/6121) to
 // any server: login rate, message throughput with loss/duplicate/reorder
-// accounting and latency, and idle connections for memory measurements.
-// One process, one thread, one NetLoop; see load_runner.h for the output.
+// accounting and latency, idle connections for memory measurements, and
+// the durable queue: store rate to offline accounts bounded by XEP-0198
+// acks, and the delivery time of an offline backlog. One process, one
+// thread, one NetLoop; see load_runner.h and delivery_runner.h for the
+// output.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
+#include "client/loadgen/delivery_runner.h"
 #include "client/loadgen/load_runner.h"
 #include "net/net_loop.h"
 
@@ -62,11 +66,45 @@ int main(int argc, char** argv) {
   idle->add_option("--hold", options.hold_seconds, "seconds to hold (0: until SIGINT)")
       ->capture_default_str();
 
+  auto* store = app.add_subcommand(
+      "store", "offline store rate: senders with XEP-0198 to accounts nobody logs in to");
+  store->add_option("--senders", options.senders, "sender connections (XEP-0198 enabled)")
+      ->capture_default_str();
+  store->add_option("--window", options.sm_window, "unacknowledged messages per sender")
+      ->capture_default_str();
+  store
+      ->add_option("--offline-prefix", options.offline_prefix,
+                   "offline accounts PREFIX0..PREFIX{M-1} (must exist, never logged in)")
+      ->capture_default_str();
+  store->add_option("--offline-users", options.offline_users, "offline accounts written to")
+      ->capture_default_str();
+  store->add_option("--seconds", options.seconds, "measurement window")->capture_default_str();
+  store->add_option("--grace", options.grace_seconds, "seconds to wait for the last acks")
+      ->capture_default_str();
+  auto* backlog = app.add_subcommand(
+      "backlog", "store messages for one offline account, log it in, time the catch-up");
+  backlog->add_option("--senders", options.senders, "sender connections (XEP-0198 enabled)")
+      ->capture_default_str();
+  backlog->add_option("--window", options.sm_window, "unacknowledged messages per sender")
+      ->capture_default_str();
+  backlog
+      ->add_option("--offline-prefix", options.offline_prefix,
+                   "the receiver is account PREFIX0 (must exist, not logged in)")
+      ->capture_default_str();
+  backlog->add_option("--messages", options.backlog, "messages stored before the login")
+      ->capture_default_str();
+  backlog
+      ->add_option("--timeout", options.backlog_timeout,
+                   "seconds for each of storing and catching up")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (login->parsed()) options.mode = LoadMode::kLogin;
   if (throughput->parsed()) options.mode = LoadMode::kThroughput;
   if (idle->parsed()) options.mode = LoadMode::kIdle;
+  if (store->parsed()) options.mode = LoadMode::kStore;
+  if (backlog->parsed()) options.mode = LoadMode::kBacklog;
   if (plain) mech = "plain";
   if (!xd::client::sasl_mech_from_name(mech, options.mech)) {
     std::fprintf(stderr, "xd-loadgen: unknown --mech %s\n", mech.c_str());
@@ -86,8 +124,7 @@ int main(int argc, char** argv) {
 
   int code = 0;
   xd::net::NetLoop loop;
-  {
-    xd::client::LoadRunner runner(loop, options);
+  auto run = [&](auto& runner) {
     std::string error;
     if (!runner.start(error)) {
       std::fprintf(stderr, "xd-loadgen: %s\n", error.c_str());
@@ -97,6 +134,13 @@ int main(int argc, char** argv) {
       code = runner.exit_code();
     }
     runner.shutdown();
+  };
+  if (options.mode == LoadMode::kStore || options.mode == LoadMode::kBacklog) {
+    xd::client::DeliveryRunner runner(loop, options);
+    run(runner);
+  } else {
+    xd::client::LoadRunner runner(loop, options);
+    run(runner);
   }
   if (!loop.close()) std::fprintf(stderr, "xd-loadgen: loop did not close cleanly\n");
   return code;

@@ -1,12 +1,14 @@
-// LoginSession: one load-generator client connection to any standard XMPP
-// server. It drives the connection through stream header, optional TLS
-// (STARTTLS, RFC 6120 §5, or direct TLS, XEP-0368), SASL (§6: SCRAM-SHA-1/
-// -256, their -PLUS variants with RFC 9266/XEP-0440 channel binding, or
-// PLAIN), stream restart and resource binding (§7), then hands every
-// incoming <message/> body to its observer and lets the owner write
-// preformatted stanzas. It is a measuring tool, not a conforming client: it
-// never retries, never sends presence, never follows redirects, and never
-// lets a protocol failure throw.
+// LoginSession: one client connection to any standard XMPP server, shared by
+// the load generator (client/loadgen) and the push app server
+// (client/push_appserver). It drives the connection through stream header,
+// optional TLS (STARTTLS, RFC 6120 §5, or direct TLS, XEP-0368), SASL (§6:
+// SCRAM-SHA-1/-256, their -PLUS variants with RFC 9266/XEP-0440 channel
+// binding, or PLAIN), stream restart and resource binding (§7), then hands
+// every incoming <message/> and <iq type='get'|'set'/> to its observer, can
+// enable XEP-0198 stream management, and lets the owner write preformatted
+// stanzas. It is a small client, not a full one: it never retries, never
+// sends presence on its own, never follows redirects, never resumes a
+// stream, and never lets a protocol failure throw.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +22,7 @@
 #include "net/net_loop.h"
 #include "net/tls_context.h"
 #include "protocol/sasl/scram.h"
+#include "protocol/xml/element.h"
 #include "protocol/xml/stream_parser.h"
 
 namespace xd::client {
@@ -58,15 +61,29 @@ class LoginSession;
 
 // What the owner of sessions is told. Calls come from the loop thread
 // inside the session's connection callbacks; the observer must not destroy
-// the session during any call (it may call close()).
+// the session during any call (it may call send() and close()). Element
+// references are valid during the call only.
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
   // Resource binding succeeded; the session accepts send() from now on.
   virtual void on_bound(LoginSession& session) = 0;
-  // A <message/> arrived after binding: its <body/> text (empty if none),
-  // and whether it is type='error' (a bounce).
-  virtual void on_message(LoginSession& session, std::string_view body, bool is_error) = 0;
+  // A <message/> arrived after binding (any type, including 'error' bounces
+  // and messages without a body).
+  virtual void on_message(LoginSession& session, const protocol::Element& message) = 0;
+  // An <iq type='get'|'set'/> arrived after binding. Return true when the
+  // observer answered it (or will, with send()); RFC 6120 §8.2.3 requires
+  // exactly one reply. Returning false lets the session answer: a result
+  // for an XEP-0199 ping, service-unavailable for anything else.
+  virtual bool on_iq_request(LoginSession& /*session*/, const protocol::Element& /*iq*/) {
+    return false;
+  }
+  // The answer to enable_sm(): <enabled/> (|enabled| true) or <failed/>.
+  virtual void on_sm_enabled(LoginSession& /*session*/, bool /*enabled*/) {}
+  // An XEP-0198 <a h='…'/> from the server: |h| counts, modulo 2^32, the
+  // stanzas it has handled since <enabled/> (for xmppd: committed,
+  // spec/delivery.md §5). Sent in answer to request_ack() and unsolicited.
+  virtual void on_sm_ack(LoginSession& /*session*/, std::uint32_t /*h*/) {}
   // The connection ended; called exactly once per started session. |reason|
   // is "closed" after our own close(), else why it failed.
   virtual void on_ended(LoginSession& session, std::string_view reason) = 0;
@@ -88,6 +105,14 @@ class LoginSession final : private net::ConnectionHandler {
   // Appends preformatted stanza bytes to the output queue (dropped unless
   // bound). Never calls back.
   void send(std::string_view stanza);
+  // XEP-0198: sends <enable xmlns='urn:xmpp:sm:3'/> (without resumption).
+  // on_sm_enabled() follows. From <enabled/> on, the session counts the
+  // stanzas it receives and answers the server's <r/> itself. Only while
+  // bound, once; never calls back.
+  void enable_sm();
+  // Sends <r xmlns='urn:xmpp:sm:3'/> once stream management is enabled (the
+  // server answers with <a h/>, see on_sm_ack()). Never calls back.
+  void request_ack();
   // Sends </stream:stream> and closes after the flush; on_ended("closed")
   // follows later. Idempotent.
   void close();
@@ -105,6 +130,11 @@ class LoginSession final : private net::ConnectionHandler {
   // The negotiated TLS version ("TLSv1.3"), empty before the handshake or
   // without TLS.
   const std::string& tls_version() const { return tls_version_; }
+  // True once the server answered enable_sm() with <enabled/>.
+  bool sm_enabled() const { return sm_ == Sm::kEnabled; }
+  // NetLoop::now_ms() of the last read from the server (0 before any), for
+  // an owner's keepalive.
+  std::uint64_t last_read_ms() const { return last_read_ms_; }
 
  private:
   enum class State : std::uint8_t {
@@ -119,6 +149,7 @@ class LoginSession final : private net::ConnectionHandler {
     kClosing,
     kEnded,
   };
+  enum class Sm : std::uint8_t { kOff, kRequested, kEnabled, kFailed };
 
   // net::ConnectionHandler.
   void on_read(net::Connection& connection, std::string_view plaintext) override;
@@ -134,6 +165,7 @@ class LoginSession final : private net::ConnectionHandler {
   // |features| and this connection's TLS; false when the session failed.
   bool set_channel_binding(const protocol::Element& features, protocol::ScramClientConfig& scram);
   void answer_iq(const protocol::Element& iq);
+  void on_sm_element(const protocol::Element& element);
   void fail(std::string reason);
 
   net::NetLoop* loop_;
@@ -146,7 +178,10 @@ class LoginSession final : private net::ConnectionHandler {
   std::string jid_;
   std::string tls_version_;
   std::string failure_;
+  std::uint64_t last_read_ms_ = 0;
+  std::uint32_t sm_inbound_ = 0;  // stanzas received since <enabled/>, mod 2^32
   State state_ = State::kIdle;
+  Sm sm_ = Sm::kOff;
   bool tls_done_ = false;
   bool was_bound_ = false;
 };

@@ -1,9 +1,11 @@
-#include "client/loadgen/login_session.h"
+#include "client/session/login_session.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <array>
+#include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <utility>
 
@@ -23,6 +25,7 @@ constexpr std::string_view kBindNs = "urn:ietf:params:xml:ns:xmpp-bind";
 constexpr std::string_view kStanzasNs = "urn:ietf:params:xml:ns:xmpp-stanzas";
 constexpr std::string_view kPingNs = "urn:xmpp:ping";
 constexpr std::string_view kSaslCbNs = "urn:xmpp:sasl-cb:0";
+constexpr std::string_view kSmNs = "urn:xmpp:sm:3";
 
 constexpr std::array<SaslMech, 5> kAllMechs = {SaslMech::kScramSha1, SaslMech::kScramSha256,
                                                SaslMech::kScramSha1Plus, SaslMech::kScramSha256Plus,
@@ -129,6 +132,16 @@ void LoginSession::send(std::string_view stanza) {
   if (state_ == State::kBound) conn_->write(stanza);
 }
 
+void LoginSession::enable_sm() {
+  if (state_ != State::kBound || sm_ != Sm::kOff) return;
+  sm_ = Sm::kRequested;
+  conn_->write("<enable xmlns='urn:xmpp:sm:3'/>");
+}
+
+void LoginSession::request_ack() {
+  if (state_ == State::kBound && sm_ == Sm::kEnabled) conn_->write("<r xmlns='urn:xmpp:sm:3'/>");
+}
+
 void LoginSession::close() {
   if (state_ == State::kClosing || state_ == State::kEnded || !conn_) return;
   state_ = State::kClosing;
@@ -145,6 +158,7 @@ void LoginSession::fail(std::string reason) {
 
 void LoginSession::on_read(net::Connection& /*connection*/, std::string_view plaintext) {
   if (state_ == State::kClosing || state_ == State::kEnded) return;
+  last_read_ms_ = loop_->now_ms();
   parser_->feed(plaintext);
   for (;;) {
     std::optional<protocol::StreamEvent> event = parser_->next();
@@ -234,12 +248,20 @@ bool LoginSession::handle_stanza(const protocol::Element& stanza) {
       return state_ == State::kBound;
     }
     case State::kBound:
+      if (stanza.ns() == kSmNs) {
+        on_sm_element(stanza);
+        return state_ == State::kBound;
+      }
+      // XEP-0198 §4: h counts the stanzas (not nonzas) handled.
+      if (sm_ == Sm::kEnabled && stanza.ns() == kClientNs) ++sm_inbound_;
       if (stanza.is("message", kClientNs)) {
-        const protocol::Element* body = stanza.child("body", kClientNs);
-        observer_->on_message(*this, body ? body->text() : std::string(),
-                              stanza.attr_or("type") == "error");
+        observer_->on_message(*this, stanza);
       } else if (stanza.is("iq", kClientNs)) {
-        answer_iq(stanza);
+        const std::string_view type = stanza.attr_or("type");
+        if ((type == "get" || type == "set") && !observer_->on_iq_request(*this, stanza) &&
+            state_ == State::kBound) {
+          answer_iq(stanza);
+        }
       }
       return state_ == State::kBound;
     default:
@@ -424,9 +446,35 @@ bool LoginSession::on_sasl(const protocol::Element& stanza) {
   return false;
 }
 
+void LoginSession::on_sm_element(const protocol::Element& element) {
+  const std::string& name = element.name();
+  if (name == "enabled" || name == "failed") {
+    if (sm_ != Sm::kRequested) return;
+    sm_ = name == "enabled" ? Sm::kEnabled : Sm::kFailed;
+    sm_inbound_ = 0;
+    observer_->on_sm_enabled(*this, sm_ == Sm::kEnabled);
+    return;
+  }
+  if (sm_ != Sm::kEnabled) return;
+  if (name == "r") {
+    char ack[64];
+    const int n = std::snprintf(ack, sizeof ack, "<a xmlns='urn:xmpp:sm:3' h='%u'/>",
+                                static_cast<unsigned>(sm_inbound_));
+    conn_->write(std::string_view(ack, static_cast<std::size_t>(n)));
+  } else if (name == "a") {
+    // XEP-0198 §4: h is an unsigned 32-bit decimal counter.
+    const std::string_view text = element.attr_or("h");
+    std::uint32_t h = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), h);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      fail("bad h in <a/>");
+      return;
+    }
+    observer_->on_sm_ack(*this, h);
+  }
+}
+
 void LoginSession::answer_iq(const protocol::Element& iq) {
-  const std::string_view type = iq.attr_or("type");
-  if (type != "get" && type != "set") return;
   // RFC 6120 §8.2.3: every get/set gets a reply. XEP-0199 pings get a
   // result; anything else service-unavailable.
   protocol::Element reply(kClientNs, "iq");
