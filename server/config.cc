@@ -83,6 +83,8 @@ const Setting kSettings[] = {
     {"limits", "parser_hibernate_ms", &ServerConfig::parser_hibernate_ms, 0, 3600 * 1000,
      "quiet time after which a bound stream's XML parser memory is released (0 = never)"},
     {"limits", "lmdb_map_mb", &ServerConfig::lmdb_map_mb, 1, 1 << 24, "LMDB map size in MiB"},
+    {"limits", "lmdb_max_map_mb", &ServerConfig::lmdb_max_map_mb, 1, 1 << 24,
+     "LMDB map growth ceiling in MiB; past it stores answer resource-constraint"},
     {"limits", "offline_quota", &ServerConfig::offline_quota, 1, 100000000,
      "stanzas queued per account before senders get resource-constraint"},
     {"limits", "dedupe_window_s", &ServerConfig::dedupe_window_s, 1, 86400 * 365,

@@ -47,6 +47,7 @@ struct ServerConfig {
   int64_t parser_flush_ms = 100;
   int64_t parser_hibernate_ms = 1000;  // 0 = keep the parser's memory
   int64_t lmdb_map_mb = 1024;
+  int64_t lmdb_max_map_mb = 16384;  // the map grows up to this, then storage is full
   // Delivery (spec/delivery.md).
   int64_t offline_quota = 10000;
   int64_t dedupe_window_s = 86400;

@@ -392,11 +392,21 @@ StorageError DeliveryQueue::commit() {
         break;  // spec §2.2: acknowledged, not delivered twice
       case StoreRequest::Result::kQuota:
       case StoreRequest::Result::kFull:
-      case StoreRequest::Result::kPending:
-        // spec §1.4 (catalogue 70, 72): handled, with an error the sender
-        // can retry on.
-        router_.bounce(p.origin, *p.element, protocol::StanzaCondition::kResourceConstraint);
+      case StoreRequest::Result::kPending: {
+        // spec §1.4 (catalogue 70, 72): not stored. A recipient online right
+        // now still gets it, live and without the queue's guarantee, so a
+        // full disk does not stop online chat; otherwise the sender gets an
+        // error it can retry on. Either way it is handled.
+        const std::string_view type = p.element->attr_or("type", "normal");
+        std::vector<Session*> live = router_.message_targets(p.to, type);
+        std::erase_if(live, [](Session* s) { return !s->connected(); });
+        if (live.empty()) {
+          router_.bounce(p.origin, *p.element, protocol::StanzaCondition::kResourceConstraint);
+        } else {
+          for (Session* s : live) s->deliver(*p.element);
+        }
         break;
+      }
     }
     if (p.origin) p.origin->release_ack(p.token);
   }

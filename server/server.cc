@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -178,7 +179,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   LmdbOptions lmdb;
   lmdb.path = c.data_dir;
   lmdb.map_size = static_cast<size_t>(c.lmdb_map_mb) << 20;
-  if (lmdb.max_map_size < lmdb.map_size) lmdb.max_map_size = lmdb.map_size;
+  lmdb.max_map_size = std::max(lmdb.map_size, static_cast<size_t>(c.lmdb_max_map_mb) << 20);
   s->env_ = LmdbEnv::open(lmdb, error);
   if (!s->env_) return nullptr;
   std::unique_ptr<LmdbAccountStore> accounts;

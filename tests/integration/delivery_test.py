@@ -677,9 +677,125 @@ async def c_slixmpp_offline(server):
     b.disconnect()
 
 
+async def c_csi_holds_until_urgent(server):
+    """XEP-0352 (spec §7): while bob/b1 is inactive, presence updates from
+    his other resource and a chat-state-only message wait (only the latest
+    presence is kept); the next message with a body brings them, in order,
+    before itself; <active/> flushes too."""
+    add_users(server, "alice", "bob")
+    b1 = await connect(server, "bob", "b1")
+    await b1.presence(timeout=TIMEOUT)
+    b2 = await connect(server, "bob", "b2")
+    await b2.presence(timeout=TIMEOUT)
+    a = await connect(server, "alice", "a")
+    await b1.ping()
+    b1.send_raw("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await b1.ping()
+    mark = len(b1.inbox)
+    b2.send_presence(extra="<status>one</status>")
+    b2.send_presence(extra="<status>two</status>")
+    a.send_message(f"bob@{server.domain}/b1", None, mtype="chat",
+                   extra="<composing xmlns='http://jabber.org/protocol/chatstates'/>")
+    await b2.ping()
+    await a.ping()
+    await b1.expect_absent(lambda e: e.tag.endswith("presence") or e.tag.endswith("message"),
+                           wait=1.0, since=mark)
+    a.send_message(f"bob@{server.domain}/b1", "wake up", origin_id="alice:csi1")
+    await b1.wait_until(lambda: len(b1.chat_messages(mark)) == 1, TIMEOUT)
+    got = [e for e in b1.inbox[mark:] if e.tag.endswith("presence") or e.tag.endswith("message")]
+    kinds = []
+    for e in got:
+        if e.tag.endswith("presence"):
+            kinds.append("presence:" + (text_of(e, "status") or ""))
+        elif body_of(e):
+            kinds.append("body")
+        else:
+            kinds.append("chatstate")
+    check(kinds == ["presence:two", "chatstate", "body"],
+          f"held stanzas (latest presence only) before the urgent one: {kinds}")
+    # <active/> flushes what is held.
+    b1.send_raw("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await b1.ping()
+    mark = len(b1.inbox)
+    b2.send_presence(extra="<status>three</status>")
+    await b2.ping()
+    await b1.expect_absent(lambda e: e.tag.endswith("presence"), wait=0.5, since=mark)
+    b1.send_raw("<active xmlns='urn:xmpp:csi:0'/>")
+    await b1.expect(lambda e: e.tag.endswith("presence") and text_of(e, "status") == "three",
+                    TIMEOUT, since=mark)
+
+
+async def c_push_when_unacked(server):
+    """XEP-0357 for a half-dead link (spec §6): bob's stream keeps a queued
+    message unacknowledged for push_unacked_s (1 s here); his app server
+    (a plain client here) gets one notification."""
+    add_users(server, "alice", "bob", "push")
+    app = await connect(server, "push", "app")
+    b = await connect(server, "bob", "phone", sm=True)
+    b.auto_ack = False
+    reply = await b.iq(f"<enable xmlns='urn:xmpp:push:0' jid='push@{server.domain}/app' "
+                       f"node='n1'/>", itype="set")
+    check(reply.get("type") == "result", f"push enabled: {to_xml(reply)}")
+    await b.presence(timeout=TIMEOUT)
+    a = await connect(server, "alice", "a")
+    a.send_message(bare(server, "bob"), "are you there?", origin_id="alice:u1")
+    await b.wait_until(lambda: len(b.chat_messages()) == 1, TIMEOUT)
+    pub = await app.expect(lambda e: e.tag.endswith("iq") and e.get("type") == "set", 10)
+    xml = to_xml(pub)
+    check("urn:xmpp:push:summary" in xml and "node=\"n1\"" in xml.replace("'", '"'),
+          f"a summary notification for node n1: {xml}")
+    check(pub.get("from") == bare(server, "bob"), f"on behalf of bob: {xml}")
+    # Acknowledged: no further notification for it.
+    b.send_ack()
+    mark = len(app.inbox)
+    await app.expect_absent(lambda e: e.tag.endswith("iq") and e.get("type") == "set",
+                            wait=2.5, since=mark)
+
+
+async def c_k70_storage_full(server):
+    """Catalogue K70: the LMDB map cannot grow past 2 MiB. Messages to an
+    offline user eventually get resource-constraint (type wait), which the
+    sender's h still counts; online chat keeps working (delivered live);
+    what was stored before is intact and delivered at login."""
+    add_users(server, "alice", "bob", "carol")
+    c = await connect(server, "carol", "c")
+    await c.presence(timeout=TIMEOUT)
+    a = await connect(server, "alice", "a", sm=True)
+    big = "y" * 60000
+    sent = 0
+    errors = []
+    for i in range(60):
+        mark = len(a.inbox)
+        a.send_message(bare(server, "bob"), f"{i} {big}", origin_id=f"alice:big{i}",
+                       msg_id=f"big{i}")
+        await a.wait_acked(TIMEOUT)
+        sent += 1
+        errors = [e for e in a.messages(mark) if e.get("type") == "error"]
+        if errors:
+            break
+    check(errors, f"no resource-constraint after {sent} x 60 KB to an offline user")
+    cond = error_condition(errors[0])
+    check(cond == ("resource-constraint", "wait"), f"resource-constraint/wait: {to_xml(errors[0])}")
+    stored = sent - 1
+    check(stored > 0, "some messages were stored before the map filled")
+    # Online routing still works.
+    a.send_message(bare(server, "carol"), "still here", origin_id="alice:online1")
+    await c.wait_until(lambda: any(body_of(m) == "still here" for m in c.chat_messages()), TIMEOUT)
+    await a.wait_acked(TIMEOUT)
+    # Everything stored before is intact.
+    b = await connect(server, "bob", "b", sm=True)
+    b.start_periodic_ack(0.1)
+    start, msgs, _ = await b.presence(timeout=30)
+    check([body_of(m).split()[0] for m in msgs] == [str(i) for i in range(stored)],
+          f"the {stored} stored messages, in order: got {len(msgs)}")
+
+
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
 # Cases that push hundreds of stanzas lift the 10 KB/s read limit.
 EXTRA_ARGS = {"offline_quota": ["--set", "offline_quota=5"],
+              "push_when_unacked": ["--set", "push_unacked_s=1"],
+              "k70_storage_full": ["--set", "lmdb_map_mb=2", "--set", "lmdb_max_map_mb=2",
+                                   "--set", "read_rate_bytes=0"],
               "sm_unacked_cap": ["--set", "read_rate_bytes=0"],
               "sm_large_backlog": ["--set", "read_rate_bytes=0"],
               "offline_backlog_over_write_queue": ["--set", "read_rate_bytes=0",
