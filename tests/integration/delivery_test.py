@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import subprocess
+import tempfile
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -790,8 +791,45 @@ async def c_k70_storage_full(server):
           f"the {stored} stored messages, in order: got {len(msgs)}")
 
 
+async def c_k71_fsync_eio(server):
+    """Catalogue K71: fdatasync starts failing with EIO (an LD_PRELOAD
+    fault injector armed by a trigger file). The server must not
+    acknowledge the stanza whose commit failed and must stop (fail-stop,
+    non-zero exit); after a restart on healthy storage everything it
+    acknowledged before is intact."""
+    add_users(server, "alice", "bob")
+    a = await connect(server, "alice", "a", sm=True)
+    for i in range(3):
+        a.send_message(bare(server, "bob"), str(i), origin_id=f"alice:e{i}")
+    await a.wait_acked(TIMEOUT)
+    check(a.last_h == 3, f"three acked before the fault: h={a.last_h}")
+    open(FSYNC_TRIGGER, "w").close()
+    a.send_message(bare(server, "bob"), "3", origin_id="alice:e3")
+    a.request_ack()
+    for _ in range(100):
+        if server.proc.poll() is not None:
+            break
+        await asyncio.sleep(0.1)
+    code = server.proc.poll()
+    check(code is not None and code != 0, f"the server stopped with a non-zero code: {code}")
+    await asyncio.sleep(0.2)
+    check(a.last_h == 3, f"nothing acknowledged after the failed commit: h={a.last_h}")
+    server.kill()
+    os.unlink(FSYNC_TRIGGER)
+    await in_thread(server.start)
+    b = await connect(server, "bob", "b")
+    start, msgs, _ = await b.presence(timeout=TIMEOUT)
+    bodies = [body_of(m) for m in msgs]
+    check(bodies[:3] == ["0", "1", "2"] and len(bodies) <= 4,
+          f"the acknowledged three intact after the restart: {bodies}")
+    check("EIO" in server.read_log() or "commit failed" in server.read_log(),
+          "the log says why the server stopped")
+
+
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
 # Cases that push hundreds of stanzas lift the 10 KB/s read limit.
+FSYNC_TRIGGER = os.path.join(tempfile.gettempdir(), f"xd-fail-fsync-{os.getpid()}")
+
 EXTRA_ARGS = {"offline_quota": ["--set", "offline_quota=5"],
               "push_when_unacked": ["--set", "push_unacked_s=1"],
               "k70_storage_full": ["--set", "lmdb_map_mb=2", "--set", "lmdb_max_map_mb=2",
@@ -814,7 +852,15 @@ def main():
         finally:
             await Client.close_all()
 
-    with Server(xmppd, extra=EXTRA_ARGS.get(name, [])) as server:
+    env = None
+    if name == "k71_fsync_eio":
+        build = os.path.dirname(os.path.dirname(os.path.abspath(xmppd)))
+        lib = os.path.join(build, "tests", "tools", "libxd_fail_fsync.so")
+        check(os.path.exists(lib), f"the fault injector was built: {lib}")
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = {"LD_PRELOAD": lib, "XD_FAIL_FSYNC_TRIGGER": FSYNC_TRIGGER,
+               "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+    with Server(xmppd, extra=EXTRA_ARGS.get(name, []), env=env) as server:
         loop.run_until_complete(run(server))
     print(f"{name}: ok")
 
