@@ -65,7 +65,21 @@ class Router {
   void reply_error(const IqRequest& request, protocol::StanzaCondition condition);
 
   bool is_local_domain(const protocol::Jid& jid) const { return jid.domain() == domain_.domain(); }
+  // True when the local account |username| (an enforced localpart) exists:
+  // one read of the account store.
   bool account_exists(std::string_view username);
+  // True when the account that the local address |to| names (its localpart;
+  // any resource is ignored) exists, asked while routing a stanza from
+  // |origin|. A bound session of that account answers without reading
+  // storage: sessions bind only after authenticating against an existing
+  // account, and removing an account through XEP-0077 kicks its sessions,
+  // which leave the table at once (Server::kick_account). The one session
+  // that can still route after that is the remover's own, for stanzas it
+  // pipelined behind the removal, so |origin|'s own account always takes
+  // the storage read. Positive answers are not cached: an account can also
+  // be removed by another process (`xmppd user del`, server/admin.h), which
+  // this process never hears about.
+  bool account_exists(const protocol::Jid& to, const Session& origin);
   const protocol::Jid& domain() const { return domain_; }
   SessionTable& sessions() { return sessions_; }
 

@@ -195,6 +195,17 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   s->rosters_ = std::move(rosters);
   s->messages_ = std::move(messages);
   s->started_wall_ms_ = wall_clock_ms();
+  // Resumption records of streams that died with an earlier process and
+  // were never resumed would otherwise stay forever; a week is far beyond
+  // any resumption window (spec §5).
+  constexpr uint64_t kSmRecordMaxAgeMs = 7ULL * 24 * 3600 * 1000;
+  size_t pruned = 0;
+  if (s->started_wall_ms_ > kSmRecordMaxAgeMs &&
+      s->messages_->prune_sm(s->started_wall_ms_ - kSmRecordMaxAgeMs, pruned) ==
+          StorageError::kOk &&
+      pruned > 0) {
+    XD_INFO("dropped %zu stale stream-management records", pruned);
+  }
 
   protocol::Jid domain;
   if (protocol::Jid::parse(c.domain, domain) != protocol::JidError::kOk) {

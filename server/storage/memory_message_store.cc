@@ -75,6 +75,11 @@ StorageError MemoryMessageStore::get_sm(std::string_view id, SmRecord& out) {
   return StorageError::kOk;
 }
 
+StorageError MemoryMessageStore::prune_sm(uint64_t before_ms, size_t& removed) {
+  removed = std::erase_if(sm_, [&](const auto& e) { return e.second.stamp_ms < before_ms; });
+  return StorageError::kOk;
+}
+
 StorageError MemoryMessageStore::get_push(std::string_view user,
                                           std::vector<PushRegistration>& out) {
   out.clear();

@@ -22,6 +22,7 @@ class MemoryMessageStore final : public MessageStore {
   StorageError count(std::string_view user, size_t& out) override;
   StorageError clear(std::string_view user) override;
   StorageError get_sm(std::string_view id, SmRecord& out) override;
+  StorageError prune_sm(uint64_t before_ms, size_t& removed) override;
   StorageError get_push(std::string_view user, std::vector<PushRegistration>& out) override;
   StorageError set_push(std::string_view user,
                         const std::vector<PushRegistration>& registrations) override;

@@ -123,6 +123,10 @@ class MessageStore {
 
   // The persisted SM record |id|; kNotFound if none.
   virtual StorageError get_sm(std::string_view id, SmRecord& out) = 0;
+  // Deletes SM records last updated before |before_ms| (records of streams
+  // that died with the process and were never resumed); |removed| counts
+  // them. Unreadable records go too.
+  virtual StorageError prune_sm(uint64_t before_ms, size_t& removed) = 0;
 
   // XEP-0357 registrations of |user| (empty when none), and replacing them
   // all (an empty list removes the record). Written synchronously: enabling

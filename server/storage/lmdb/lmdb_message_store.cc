@@ -260,6 +260,25 @@ StorageError LmdbMessageStore::get_sm(std::string_view id, SmRecord& out) {
   });
 }
 
+StorageError LmdbMessageStore::prune_sm(uint64_t before_ms, size_t& removed) {
+  removed = 0;
+  return env_.write([&](LmdbTxn& txn) {
+    removed = 0;
+    std::vector<std::string> old;
+    StorageError e = txn.scan(dbs_.sm, {}, [&](std::string_view key, std::string_view value) {
+      SmRecord r;
+      if (decode_sm(value, r) != StorageError::kOk || r.stamp_ms < before_ms) old.emplace_back(key);
+      return StorageError::kOk;
+    });
+    if (e != StorageError::kOk) return e;
+    for (const std::string& key : old) {
+      if ((e = txn.del(dbs_.sm, key)) != StorageError::kOk) return e;
+      ++removed;
+    }
+    return StorageError::kOk;
+  });
+}
+
 StorageError LmdbMessageStore::get_push(std::string_view user, std::vector<PushRegistration>& out) {
   out.clear();
   if (validate_username(user) != StorageError::kOk) return StorageError::kOk;

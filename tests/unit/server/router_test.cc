@@ -45,6 +45,27 @@ class FakeSession final : public Session {
   Jid jid_;
 };
 
+// Counts the account reads that reach the store (Router::account_exists).
+class CountingAccountStore final : public AccountStore {
+ public:
+  explicit CountingAccountStore(AccountStore& inner) : inner_(inner) {}
+  StorageError create(const StoredAccount& account) override { return inner_.create(account); }
+  StorageError get(std::string_view username, StoredAccount& out) override {
+    ++gets;
+    return inner_.get(username, out);
+  }
+  StorageError update_credentials(const StoredAccount& account) override {
+    return inner_.update_credentials(account);
+  }
+  StorageError remove(std::string_view username) override { return inner_.remove(username); }
+  StorageError list(std::vector<std::string>& out) override { return inner_.list(out); }
+  size_t count() override { return inner_.count(); }
+  int gets = 0;
+
+ private:
+  AccountStore& inner_;
+};
+
 void fixed_random(uint8_t* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(i * 7 + 1);
 }
@@ -52,6 +73,7 @@ void fixed_random(uint8_t* out, size_t n) {
 struct World {
   MemoryRosterStore rosters;
   MemoryAccountStore accounts{rosters};
+  CountingAccountStore counted{accounts};
   SessionTable sessions;
   ModuleRegistry modules;
   Jid domain;
@@ -67,7 +89,7 @@ struct World {
       REQUIRE(make_account(user, "pw", fixed_random, a) == StorageError::kOk);
       REQUIRE(accounts.create(a) == StorageError::kOk);
     }
-    router = std::make_unique<Router>(domain, accounts, sessions, modules);
+    router = std::make_unique<Router>(domain, counted, sessions, modules);
     roster = std::make_unique<RosterService>(rosters, *router,
                                              [this] { return "push" + std::to_string(++ids); });
     presence = std::make_unique<PresenceManager>(*router, *roster);
@@ -147,6 +169,37 @@ TEST_CASE("router: unknown users, remote domains and no available resource bounc
   // Presence to an unknown user is dropped silently (catalogue F48).
   w.send(a, "nobody@example.com", "presence", "");
   CHECK(a.got.empty());
+}
+
+TEST_CASE("router: a bound session proves its account without a storage read") {
+  World w;
+  FakeSession& a = w.online("alice@example.com/phone");
+  FakeSession& b = w.online("bob@example.com/laptop");
+  w.counted.gets = 0;
+  w.send(a, "bob@example.com", "message", "chat", "one");
+  w.send(a, "BOB@example.com/laptop", "message", "chat", "two");
+  CHECK(b.saw(">one<"));
+  CHECK(b.saw(">two<"));
+  CHECK(w.counted.gets == 0);
+  // An offline account is read every time: positives are not cached.
+  w.sessions.remove(&b);
+  w.send(a, "bob@example.com", "message", "chat", "three");
+  w.send(a, "bob@example.com", "message", "chat", "four");
+  CHECK(w.counted.gets == 2);
+  // Gone from storage and from the table: bounced, as for any unknown user.
+  REQUIRE(w.accounts.remove("bob") == StorageError::kOk);
+  a.got.clear();
+  w.send(a, "bob@example.com", "message", "chat", "five");
+  CHECK(a.saw("service-unavailable"));
+  // The sender's own account is always read: after removing it (XEP-0077),
+  // stanzas it pipelined are routed before its session leaves the table.
+  REQUIRE(w.accounts.remove("alice") == StorageError::kOk);
+  a.got.clear();
+  w.counted.gets = 0;
+  w.send(a, "alice@example.com", "message", "chat", "self");
+  CHECK(w.counted.gets == 1);
+  CHECK(a.saw("service-unavailable"));
+  CHECK_FALSE(a.saw(">self<"));
 }
 
 TEST_CASE("router: never an error in answer to an error (RFC 6120 §8.3.1)") {

@@ -267,11 +267,10 @@ TEST_SUITE("storage.message_store") {
   }
 
   TEST_CASE("LMDB: load after UINT64_MAX finds nothing") {
-    // Regression (found by these tests, fixed): LmdbMessageStore::load starts its scan at queue_key(user,
-    // after + 1); for after == UINT64_MAX that wraps to 0 and the whole
-    // queue comes back, while the memory store (upper_bound) returns
-    // nothing. Harmless for today's callers (they pass a seen seq), but the
-    // backends disagree on the documented contract "seq > after".
+    // Regression (found by these tests, fixed): LmdbMessageStore::load starts its scan at
+    // queue_key(user, after + 1); for after == UINT64_MAX that wraps to 0 and the whole queue comes
+    // back, while the memory store (upper_bound) returns nothing. Harmless for today's callers
+    // (they pass a seen seq), but the backends disagree on the documented contract "seq > after".
     LmdbBackend b;
     REQUIRE(store_one(b.store(), "a") == Result::kStored);
     CHECK(seqs_of(b.store(), "a", UINT64_MAX).empty());
@@ -406,11 +405,10 @@ TEST_SUITE("storage.message_store") {
   }
 
   TEST_CASE("the backends agree on the end of the de-duplication window") {
-    // Regression (found by these tests, fixed): at now_ms == stamp + dedupe_window_ms the memory store has
-    // forgotten the origin-id (it ages out "stamp + window <= now") while
-    // the LMDB store still remembers it (it keeps "stamp >= now - window"),
-    // although memory_message_store.h promises the same semantics. One of
-    // the two comparisons needs to change.
+    // Regression (found by these tests, fixed): at now_ms == stamp + dedupe_window_ms the memory
+    // store has forgotten the origin-id (it ages out "stamp + window <= now") while the LMDB store
+    // still remembers it (it keeps "stamp >= now - window"), although memory_message_store.h
+    // promises the same semantics. One of the two comparisons needs to change.
     QueuePolicy policy;
     policy.dedupe_window_ms = 500;
     const std::string k = dedupe_key("alice@example.com", "edge");
@@ -551,11 +549,10 @@ TEST_SUITE("storage.message_store") {
   }
 
   TEST_CASE("LMDB: a commit of a lower sequence number does not move the counter back") {
-    // Regression (found by these tests, fixed): LmdbMessageStore::commit writes "last_seq" = the largest seq of
-    // *this* batch, without comparing with the stored value. Committing
-    // seq 12 and then (in a later batch) seq 3 leaves last_seq at 3, so
-    // after a restart allocate_seq() hands out 4..12 again and a new
-    // entry of the same user overwrites the queued stanza with seq 12
+    // Regression (found by these tests, fixed): LmdbMessageStore::commit writes "last_seq" = the
+    // largest seq of *this* batch, without comparing with the stored value. Committing seq 12 and
+    // then (in a later batch) seq 3 leaves last_seq at 3, so after a restart allocate_seq() hands
+    // out 4..12 again and a new entry of the same user overwrites the queued stanza with seq 12
     // (queue key user+seq). message_store.h requires allocate_seq() to stay
     // "above every sequence number ever committed in its data". The
     // DeliveryQueue commits in allocation order today, so this needs an
@@ -608,6 +605,25 @@ TEST_SUITE("storage.message_store") {
     drop.sm_removals = {"id-1"};
     REQUIRE(b.store().commit(drop, QueuePolicy{}, 1000) == StorageError::kOk);
     CHECK(b.store().get_sm("id-1", out) == StorageError::kNotFound);
+  }
+
+  TEST_CASE_TEMPLATE("prune_sm drops records last updated before the cut, keeps the rest", B,
+                     MemoryBackend, LmdbBackend) {
+    B b;
+    MessageStore& s = b.store();
+    CommitBatch puts;
+    puts.sm_puts = {sm_record("old-1", "alice", 1), sm_record("old-2", "bob", 2),
+                    sm_record("new-1", "carol", 50)};  // stamps 5001, 5002, 5050
+    REQUIRE(s.commit(puts, QueuePolicy{}, 1000) == StorageError::kOk);
+    size_t removed = 99;
+    REQUIRE(s.prune_sm(5010, removed) == StorageError::kOk);
+    CHECK(removed == 2);
+    SmRecord out;
+    CHECK(s.get_sm("old-1", out) == StorageError::kNotFound);
+    CHECK(s.get_sm("old-2", out) == StorageError::kNotFound);
+    CHECK(s.get_sm("new-1", out) == StorageError::kOk);
+    REQUIRE(s.prune_sm(5010, removed) == StorageError::kOk);
+    CHECK(removed == 0);
   }
 
   TEST_CASE_TEMPLATE("clear(user) empties that queue only; the quota starts over", B, MemoryBackend,
