@@ -73,12 +73,14 @@ class Router {
   // |origin|. A bound session of that account answers without reading
   // storage: sessions bind only after authenticating against an existing
   // account, and removing an account through XEP-0077 kicks its sessions,
-  // which leave the table at once (Server::kick_account). The one session
-  // that can still route after that is the remover's own, for stanzas it
-  // pipelined behind the removal, so |origin|'s own account always takes
-  // the storage read. Positive answers are not cached: an account can also
-  // be removed by another process (`xmppd user del`, server/admin.h), which
-  // this process never hears about.
+  // which leave the table before the next read is handled
+  // (Server::kick_account; one already dropped for not reading leaves when
+  // its close completes). The one session that can still route after that
+  // is the remover's own, for stanzas it pipelined behind the removal, so
+  // |origin|'s own account always takes the storage read. Positive answers
+  // are not cached: an account can also be removed by another process
+  // (`xmppd user del`, server/admin.h), which this process never hears
+  // about; its live sessions then keep answering true until they end.
   bool account_exists(const protocol::Jid& to, const Session& origin);
   const protocol::Jid& domain() const { return domain_; }
   SessionTable& sessions() { return sessions_; }

@@ -39,11 +39,17 @@ constexpr std::size_t kMaxRawPartBytes = 4 * Jid::kMaxPartBytes;
 constexpr std::string_view kLocalForbidden = "\"&'/:<>@";
 
 // --- Localpart and resourcepart -------------------------------------------
+//
+// |fast| selects the PRECIS functions with their ASCII fast path (always, in
+// production); without it every part goes through ICU, which only
+// Jid::from_parts_icu_for_test asks for.
 
-JidError enforce_local(std::string_view in, std::string& out) {
+JidError enforce_local(std::string_view in, std::string& out, bool fast) {
   if (in.size() > kMaxRawPartBytes) return JidError::kLocalTooLong;
   // RFC 7622 §3.3.2: the localpart is enforced with UsernameCaseMapped.
-  if (username_case_mapped(in, out) != PrecisError::kOk) return JidError::kInvalidLocal;
+  const PrecisError e =
+      fast ? username_case_mapped(in, out) : detail::username_case_mapped_icu(in, out);
+  if (e != PrecisError::kOk) return JidError::kInvalidLocal;
   // Checked on the enforced form: width mapping turns U+FF20 FULLWIDTH
   // COMMERCIAL AT into '@', which must not slip through.
   if (out.find_first_of(kLocalForbidden) != std::string::npos) return JidError::kInvalidLocal;
@@ -52,11 +58,12 @@ JidError enforce_local(std::string_view in, std::string& out) {
   return JidError::kOk;
 }
 
-JidError enforce_resource(std::string_view in, std::string& out) {
+JidError enforce_resource(std::string_view in, std::string& out, bool fast) {
   if (in.size() > kMaxRawPartBytes) return JidError::kResourceTooLong;
   // RFC 7622 §3.4.2: the resourcepart is enforced with OpaqueString, which
   // keeps case, so resourceparts compare exactly (§3.4.3).
-  if (opaque_string(in, out) != PrecisError::kOk) return JidError::kInvalidResource;
+  const PrecisError e = fast ? opaque_string(in, out) : detail::opaque_string_icu(in, out);
+  if (e != PrecisError::kOk) return JidError::kInvalidResource;
   // RFC 7622 §3.4: at most 1023 octets after enforcement.
   if (out.size() > Jid::kMaxPartBytes) return JidError::kResourceTooLong;
   return JidError::kOk;
@@ -257,6 +264,24 @@ bool is_ascii(std::string_view s) {
   return true;
 }
 
+// map_domain() for ASCII input, without ICU: no ASCII code point has a width
+// mapping, lowercasing changes only A-Z, ASCII is already in NFC, and the
+// ideographic full stops are not ASCII. Controls and other octets that the
+// label rules refuse later are copied as they are, exactly as map_domain()
+// does.
+void map_ascii_domain(std::string_view in, std::string& out) {
+  out.assign(in);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+}
+
+// True when a label of the mapped domainpart |mapped| starts with "xn--",
+// i.e. enforce_label() may turn it into a non-ASCII U-label.
+bool has_alabel(std::string_view mapped) {
+  return mapped.starts_with("xn--") || mapped.find(".xn--") != std::string_view::npos;
+}
+
 // NR-LDH label (RFC 5890 §2.3.1): letters, digits and hyphens, no hyphen at
 // either end, and not a reserved "??--" label (those are A-labels or
 // reserved for future prefixes). |label| is already lower case.
@@ -422,8 +447,10 @@ bool satisfies_bidi_rule(const std::vector<UChar32>& cps) {
 
 // RFC 7622 §3.2: a domainpart is an IP literal or a fully qualified domain
 // name. The stored form is the lower-case, U-label form without a trailing
-// dot.
-JidError enforce_domain(std::string_view in, std::string& out) {
+// dot. With |fast|, ASCII input is mapped without ICU; everything after the
+// mapping is the same code on both paths, except the Bidi bookkeeping that
+// an all-LDH name cannot need.
+JidError enforce_domain(std::string_view in, std::string& out, bool fast) {
   if (in.empty()) return JidError::kEmptyDomain;
   if (in.size() > kMaxRawPartBytes) return JidError::kDomainTooLong;
 
@@ -437,8 +464,13 @@ JidError enforce_domain(std::string_view in, std::string& out) {
     return JidError::kOk;
   }
 
+  const bool ascii = fast && is_ascii(in);
   std::string mapped;
-  if (!map_domain(in, mapped)) return JidError::kInvalidDomain;
+  if (ascii) {
+    map_ascii_domain(in, mapped);
+  } else if (!map_domain(in, mapped)) {
+    return JidError::kInvalidDomain;
+  }
   // RFC 7622 §3.2.1: one trailing label separator is stripped, so
   // "example.com." and "example.com" are the same domain. Only one: the
   // remainder of "example.com.." still has an empty label.
@@ -455,6 +487,11 @@ JidError enforce_domain(std::string_view in, std::string& out) {
     return JidError::kOk;
   }
 
+  // Without an A-label every label of an ASCII name stays ASCII (or is
+  // refused), and no ASCII code point has Bidi class R, AL or AN (RFC 5893
+  // §1.4), so the name is never a Bidi domain name and the per-label code
+  // points need not be collected.
+  const bool ldh_only = ascii && !has_alabel(mapped);
   std::string result;
   std::vector<std::vector<UChar32>> labels;
   std::size_t start = 0;
@@ -465,7 +502,7 @@ JidError enforce_domain(std::string_view in, std::string& out) {
     const std::size_t label_start = result.size();
     const JidError e = enforce_label(label, result);
     if (e != JidError::kOk) return e;
-    labels.push_back(code_points(std::string_view(result).substr(label_start)));
+    if (!ldh_only) labels.push_back(code_points(std::string_view(result).substr(label_start)));
     if (dot == std::string::npos) break;
     result.push_back('.');
     start = dot + 1;
@@ -520,16 +557,26 @@ std::string_view jid_error_message(JidError error) {
 
 JidError Jid::from_parts(std::string_view local, std::string_view domain, std::string_view resource,
                          Jid& out) {
+  return enforce_parts(local, domain, resource, /*ascii_fast_path=*/true, out);
+}
+
+JidError Jid::from_parts_icu_for_test(std::string_view local, std::string_view domain,
+                                      std::string_view resource, Jid& out) {
+  return enforce_parts(local, domain, resource, /*ascii_fast_path=*/false, out);
+}
+
+JidError Jid::enforce_parts(std::string_view local, std::string_view domain,
+                            std::string_view resource, bool ascii_fast_path, Jid& out) {
   // Built in a temporary so that |out| is untouched on error.
   Jid jid;
   if (!local.empty()) {
-    const JidError e = enforce_local(local, jid.local_);
+    const JidError e = enforce_local(local, jid.local_, ascii_fast_path);
     if (e != JidError::kOk) return e;
   }
-  const JidError e = enforce_domain(domain, jid.domain_);
+  const JidError e = enforce_domain(domain, jid.domain_, ascii_fast_path);
   if (e != JidError::kOk) return e;
   if (!resource.empty()) {
-    const JidError r = enforce_resource(resource, jid.resource_);
+    const JidError r = enforce_resource(resource, jid.resource_, ascii_fast_path);
     if (r != JidError::kOk) return r;
   }
   out = std::move(jid);

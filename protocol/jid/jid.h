@@ -86,6 +86,13 @@ class Jid {
   static JidError from_parts(std::string_view local, std::string_view domain,
                              std::string_view resource, Jid& out);
 
+  // from_parts() with the ASCII fast paths turned off: every part goes
+  // through ICU (and libidn2) as non-ASCII input does. Same contract and,
+  // by construction, the same results; the differential tests in
+  // tests/unit/protocol/jid/jid_test.cc check exactly that.
+  static JidError from_parts_icu_for_test(std::string_view local, std::string_view domain,
+                                          std::string_view resource, Jid& out);
+
   // The enforced parts, in UTF-8. An absent part is the empty string. The
   // references stay valid until this Jid is assigned to or destroyed.
   const std::string& local() const { return local_; }
@@ -111,6 +118,9 @@ class Jid {
   friend bool operator==(const Jid& a, const Jid& b) = default;
 
  private:
+  static JidError enforce_parts(std::string_view local, std::string_view domain,
+                                std::string_view resource, bool ascii_fast_path, Jid& out);
+
   std::string local_;
   std::string domain_;
   std::string resource_;

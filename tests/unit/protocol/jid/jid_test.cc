@@ -5,11 +5,15 @@
 
 #include <doctest/doctest.h>
 
+#include <cstddef>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
+
+#include "tests/unit/protocol/jid/ascii_inputs.h"
 
 namespace xd::protocol {
 namespace {
@@ -431,6 +435,88 @@ TEST_SUITE("jid") {
     REQUIRE(Jid::from_parts("a", "bc", "", a_bc) == JidError::kOk);
     CHECK(ab_c != a_bc);
     CHECK(JidHash{}(ab_c) != JidHash{}(a_bc));
+  }
+
+  TEST_CASE("ASCII fast paths: every part enforces exactly as through ICU") {
+    // Each input of ascii_inputs.h is tried as the localpart, the
+    // domainpart and the resourcepart, once with the fast paths and once
+    // with ICU (and libidn2) only; error and enforced address must match.
+    using FromParts = JidError (*)(std::string_view, std::string_view, std::string_view, Jid&);
+    struct Part {
+      const char* name;
+      // Enforces |in| as this part, through |from_parts|.
+      JidError (*enforce)(FromParts from_parts, std::string_view in, Jid& out);
+      // Every outcome the part can have, each of which must occur, so that
+      // no branch goes untested.
+      std::vector<JidError> outcomes;
+    };
+    const Part parts[] = {
+        {"localpart",
+         [](FromParts from_parts, std::string_view in, Jid& out) {
+           return from_parts(in, "example.com", "", out);
+         },
+         {JidError::kOk, JidError::kInvalidLocal, JidError::kLocalTooLong}},
+        {"domainpart",
+         [](FromParts from_parts, std::string_view in, Jid& out) {
+           return from_parts("", in, "", out);
+         },
+         {JidError::kOk, JidError::kEmptyDomain, JidError::kInvalidDomain,
+          JidError::kInvalidIpLiteral, JidError::kLabelTooLong, JidError::kDomainTooLong}},
+        {"resourcepart",
+         [](FromParts from_parts, std::string_view in, Jid& out) {
+           return from_parts("", "example.com", in, out);
+         },
+         {JidError::kOk, JidError::kInvalidResource, JidError::kResourceTooLong}},
+    };
+    for (const Part& part : parts) {
+      std::map<JidError, std::size_t> outcomes;
+      std::size_t mismatches = 0;
+      std::string first;
+      test::for_each_ascii_input([&](std::string_view in) {
+        Jid fast_jid;
+        Jid icu_jid;
+        const JidError fast = part.enforce(Jid::from_parts, in, fast_jid);
+        const JidError icu = part.enforce(Jid::from_parts_icu_for_test, in, icu_jid);
+        ++outcomes[fast];
+        if (fast == icu && fast_jid == icu_jid) return;
+        if (mismatches++ == 0) {
+          const auto shown = [](JidError e, const Jid& jid) {
+            return e == JidError::kOk ? test::escaped(jid.str()) : std::string(jid_error_name(e));
+          };
+          first = test::escaped(in) + ": fast " + shown(fast, fast_jid) + ", ICU " +
+                  shown(icu, icu_jid);
+        }
+      });
+      std::string seen;
+      for (const auto& [e, n] : outcomes) {
+        seen += " " + std::string(jid_error_name(e)) + "=" + std::to_string(n);
+      }
+      INFO(std::string(part.name) << ": outcomes" << seen);
+      CHECK_MESSAGE(mismatches == 0, mismatches << " mismatches, first " << first);
+      for (const JidError e : part.outcomes) {
+        CHECK_MESSAGE(outcomes[e] > 0, "never saw " << jid_error_name(e));
+      }
+    }
+  }
+
+  TEST_CASE("ASCII fast paths: A-labels and IP literals take the same turns") {
+    // Spot checks of the domain paths that share code after the mapping.
+    CHECK(norm("XN--BCHER-KVA.example") == "bücher.example");
+    CHECK(norm("a.xn--bcher-kva.") == "a.bücher");
+    CHECK(norm("xn--bcher-kv") == "<invalid-domain>");
+    // An A-label for Hebrew makes this a Bidi domain name, in which an LTR
+    // label may not start with a digit (RFC 5893 §2 rule 1).
+    CHECK(norm("xn--4dbc.example") == "\u05D0\u05D1.example");
+    CHECK(norm("1a.xn--4dbc") == "<invalid-domain>");
+    CHECK(norm("Example.COM.") == "example.com");
+    CHECK(norm("1.2.3.4") == "1.2.3.4");
+    CHECK(norm("1.2.3") == "<invalid-ip-literal>");
+    CHECK(norm("[::FFFF:1.2.3.4]") == "[::ffff:1.2.3.4]");
+    CHECK(norm("a_b.example") == "<invalid-domain>");
+    CHECK(norm("-a.example") == "<invalid-domain>");
+    CHECK(norm("ab--c.example") == "<invalid-domain>");
+    CHECK(norm("User@Example.COM/Res Ource") == "user@example.com/Res Ource");
+    CHECK(norm("us er@example.com") == "<invalid-local>");
   }
 }
 

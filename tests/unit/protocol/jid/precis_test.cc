@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/unit/protocol/jid/ascii_inputs.h"
+
 namespace xd::protocol {
 namespace {
 
@@ -374,6 +376,64 @@ TEST_SUITE("precis") {
       const std::string expect(1, (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c);
       CHECK(user(in) == expect);
     }
+  }
+
+  TEST_CASE("ASCII fast path: identical to ICU for every input of ascii_inputs.h") {
+    using Profile = PrecisError (*)(std::string_view, std::string&);
+    struct Pair {
+      const char* name;
+      Profile fast;
+      Profile icu;
+    };
+    const Pair pairs[] = {
+        {"UsernameCaseMapped", username_case_mapped, detail::username_case_mapped_icu},
+        {"OpaqueString", opaque_string, detail::opaque_string_icu},
+    };
+    for (const Pair& p : pairs) {
+      std::size_t inputs = 0;
+      std::size_t accepted = 0;
+      std::size_t mismatches = 0;
+      std::string first;
+      std::string fast_out;
+      std::string icu_out;
+      test::for_each_ascii_input([&](std::string_view in) {
+        ++inputs;
+        const PrecisError fast = p.fast(in, fast_out);
+        const PrecisError icu = p.icu(in, icu_out);
+        // |out| is unspecified on error, so only the error is compared then.
+        if (fast == icu && (fast != PrecisError::kOk || fast_out == icu_out)) {
+          accepted += fast == PrecisError::kOk;
+          return;
+        }
+        if (mismatches++ == 0) {
+          const auto shown = [](PrecisError e, const std::string& out) {
+            return e == PrecisError::kOk ? test::escaped(out) : std::string(precis_error_name(e));
+          };
+          first = test::escaped(in) + ": fast " + shown(fast, fast_out) + ", ICU " +
+                  shown(icu, icu_out);
+        }
+      });
+      INFO(std::string(p.name) << ": " << inputs << " inputs, " << accepted << " accepted");
+      CHECK_MESSAGE(mismatches == 0, mismatches << " mismatches, first " << first);
+      // Both outcomes are well represented (not a vacuous comparison).
+      CHECK(accepted > 100000);
+      CHECK(inputs - accepted > 100000);
+    }
+  }
+
+  TEST_CASE("ASCII fast path: oversized input, and octets that send it to ICU") {
+    std::string out;
+    const std::string huge((std::size_t{64} << 20) + 1, 'a');
+    CHECK(username_case_mapped(huge, out) == PrecisError::kDisallowed);
+    CHECK(opaque_string(huge, out) == PrecisError::kDisallowed);
+    CHECK(detail::username_case_mapped_icu(huge, out) == PrecisError::kDisallowed);
+    CHECK(detail::opaque_string_icu(huge, out) == PrecisError::kDisallowed);
+    // A control before an ill-formed octet: the input is not ASCII, so the
+    // decoding error comes first, as on the ICU path.
+    CHECK(user_error("\x01\xFF") == PrecisError::kInvalidUtf8);
+    CHECK(opaque_error("\x01\xFF") == PrecisError::kInvalidUtf8);
+    CHECK(user("A\u00C9") == "a\u00E9");
+    CHECK(opaque("A\u3000B") == "A B");
   }
 }
 
