@@ -161,7 +161,7 @@ void C2sSession::on_delivered(net::Connection& connection) {
     ++done;
   }
   pending_writes_.erase(pending_writes_.begin(), pending_writes_.begin() + done);
-  if (pending_writes_.empty()) pending_writes_.shrink_to_fit();
+  if (pending_writes_.empty() && pending_writes_.capacity() > 16) pending_writes_.shrink_to_fit();
 }
 
 void C2sSession::send_output() {
@@ -382,6 +382,7 @@ void C2sSession::release_ack(uint64_t token) {
   auto it = std::find(pending_acks_.begin(), pending_acks_.end(), static_cast<uint32_t>(token));
   if (it == pending_acks_.end()) return;
   pending_acks_.erase(it);
+  if (pending_acks_.empty() && pending_acks_.capacity() > 16) pending_acks_.shrink_to_fit();
   if (ack_requested_ && pending_acks_.empty() && !closing_) {
     // XEP-0198 §4: an unsolicited <a/> once what the client asked about is
     // committed.

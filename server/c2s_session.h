@@ -8,7 +8,6 @@
 // and its timers; destroyed by the server after it has ended.
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -123,9 +122,12 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   bool ended_ = false;
   bool ack_requested_ = false;  // an <r/> was answered while commits were pending
   bool restored_from_disk_ = false;
-  uint32_t routing_seq_ = 0;           // inbound number of the stanza being routed
-  bool routing_counted_ = false;       // ... and stream management counts it
-  std::deque<uint32_t> pending_acks_;  // inbound numbers waiting for a commit
+  uint32_t routing_seq_ = 0;      // inbound number of the stanza being routed
+  bool routing_counted_ = false;  // ... and stream management counts it
+  // Inbound numbers waiting for a commit, oldest first. A vector, not a
+  // deque: libstdc++'s deque allocates even when empty, and every idle
+  // connection would pay for it.
+  std::vector<uint32_t> pending_acks_;
   // Queued stanzas written to a client without stream management, deleted
   // once the connection's delivered mark passes |mark|.
   struct PendingWrite {

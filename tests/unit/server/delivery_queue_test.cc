@@ -390,20 +390,41 @@ TEST_SUITE("delivery_queue") {
   TEST_CASE("a commit that fails with kFull bounces resource-constraint and releases the ack") {
     World w;
     QueueSession& alice = w.online("alice@example.com/phone");
-    QueueSession& bob = w.online("bob@example.com/laptop");
+    // Bob is bound but not available: nobody takes the message live.
+    QueueSession& bob = w.online("bob@example.com/laptop", 0, /*available=*/false);
     w.store.fail_next_commit(StorageError::kFull);
     w.queue->accept(&alice, jid("bob@example.com"),
                     chat("alice@example.com/phone", "bob@example.com", "lost"));
     w.iterate();
     CHECK(bob.queued.empty());
+    CHECK(bob.stanzas.empty());
     CHECK(w.queued_for("bob") == 0);
     CHECK(alice.stanzas_with("resource-constraint") == 1);
     CHECK(alice.released == alice.holds);
+    // Available again: the next one is stored and queued for him.
+    bob.set_presence(std::make_unique<Element>("jabber:client", "presence"), 0);
     // The next one goes through.
     w.queue->accept(&alice, jid("bob@example.com"),
                     chat("alice@example.com/phone", "bob@example.com", "next"));
     w.iterate();
     CHECK(bob.queued.size() == 1);
+    w.finish();
+  }
+
+  TEST_CASE("kFull with the recipient online: delivered live, no error, ack released") {
+    // spec §1.4 / catalogue K70: a full store does not stop online chat.
+    World w;
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.store.fail_next_commit(StorageError::kFull);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "live"));
+    w.iterate();
+    CHECK(bob.queued.empty());  // not through the queue...
+    CHECK(bob.stanzas_with("live") == 1);  // ...but delivered
+    CHECK(w.queued_for("bob") == 0);
+    CHECK(alice.stanzas_with("resource-constraint") == 0);
+    CHECK(alice.released == alice.holds);
     w.finish();
   }
 
