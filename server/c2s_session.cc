@@ -593,13 +593,15 @@ void C2sSession::abort() {
 }
 
 void C2sSession::on_idle_timer() {
-  if (closing_) return;
+  // Checked before closing_: a hibernating session is closing_ too.
   if (hibernating_) {
-    // XEP-0198 §5: the resumption window is over.
+    // XEP-0198 §5: the resumption window is over (or the held list is
+    // full); what the session held goes back to the queue.
     XD_INFO("c2s %s: resumption window of %s ended", peer_ip_.c_str(), jid_.str().c_str());
     kick(StreamCondition::kConnectionTimeout, {});
     return;
   }
+  if (closing_) return;
   if (ping_outstanding_) {
     // RFC 6120 §4.6.1: no answer to our ping: the connection is dead.
     XD_INFO("c2s %s: idle peer did not answer the ping", peer_ip_.c_str());

@@ -826,11 +826,42 @@ async def c_k71_fsync_eio(server):
           "the log says why the server stopped")
 
 
+async def c_sm_resume_after_window(server):
+    """Catalogue H54 / spec §5 with a 1 s window (sm_resume_s=1): bob's
+    connection drops while a message is in flight to him and another
+    arrives while he hibernates; after the window, <resume/> gets
+    item-not-found, and a fresh login receives both from the queue
+    (what the hibernated session held went back to offline storage)."""
+    add_users(server, "alice", "bob")
+    b = await connect(server, "bob", "b", sm=True)
+    await b.presence(timeout=TIMEOUT)
+    b.auto_ack = False
+    a = await connect(server, "alice", "a", sm=True)
+    a.send_message(bare(server, "bob"), "0", origin_id="alice:w0")
+    await b.wait_until(lambda: len(b.chat_messages()) == 1, TIMEOUT)
+    state = b.sm_state()
+    b.abort()
+    await asyncio.sleep(0.3)
+    a.send_message(bare(server, "bob"), "1", origin_id="alice:w1")
+    await a.wait_acked(TIMEOUT)
+    await asyncio.sleep(2.5)
+    late = Client(server.port, server.domain, name="bob/late", log=TRACE)
+    reply = await late.resume("bob", PASSWORD, **state)
+    check(local(reply) == "failed" and child(reply, "item-not-found", NS_STANZAS) is not None,
+          f"<failed><item-not-found/> after the window: {to_xml(reply)}")
+    await late.bind("late")
+    late.start_reader()
+    start, msgs, _ = await late.presence(timeout=TIMEOUT)
+    check([body_of(m) for m in msgs] == ["0", "1"],
+          f"both messages from the queue after the window: {[body_of(m) for m in msgs]}")
+
+
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
 # Cases that push hundreds of stanzas lift the 10 KB/s read limit.
 FSYNC_TRIGGER = os.path.join(tempfile.gettempdir(), f"xd-fail-fsync-{os.getpid()}")
 
 EXTRA_ARGS = {"offline_quota": ["--set", "offline_quota=5"],
+              "sm_resume_after_window": ["--set", "sm_resume_s=1"],
               "push_when_unacked": ["--set", "push_unacked_s=1"],
               "k70_storage_full": ["--set", "lmdb_map_mb=2", "--set", "lmdb_max_map_mb=2",
                                    "--set", "read_rate_bytes=0"],
