@@ -79,7 +79,12 @@ C2sSession::C2sSession(Server& server, bool direct_tls, std::string peer_ip)
       idle_timer_(server.loop(), [this] { on_idle_timer(); }),
       direct_tls_(direct_tls) {}
 
-C2sSession::~C2sSession() { server_.unwatch_stall(this); }
+C2sSession::~C2sSession() {
+  server_.unwatch_stall(this);
+  // A session destroyed without ending (server teardown) must not be
+  // called back by a commit still pending.
+  if (DeliveryQueue* delivery = server_.delivery_if_any()) delivery->forget(*this);
+}
 
 void C2sSession::on_read(net::Connection&, std::string_view plaintext) {
   if (closing_) return;

@@ -78,6 +78,7 @@ class Server final : private net::NetLoop::PrepareHook {
   SessionTable& sessions() { return sessions_; }
   Router& router() { return *router_; }
   DeliveryQueue& delivery() { return *delivery_; }
+  DeliveryQueue* delivery_if_any() { return delivery_.get(); }
   bool shutting_down() const { return shutting_down_; }
   // Wall-clock start of this process (resumption windows after a restart).
   uint64_t started_wall_ms() const { return started_wall_ms_; }
