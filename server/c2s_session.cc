@@ -353,22 +353,16 @@ size_t C2sSession::queue_room() {
   // presence and replies, and ask for an ack when it is full.
   const size_t max = static_cast<size_t>(server_.config().sm_max_unacked);
   const size_t margin = std::min<size_t>(32, max / 4);
-  const size_t used = sm->unacked_count() + margin;
-  if (used < max) {
-    // Ask early, so acks arrive before the window is exhausted.
-    if (sm->unacked_count() >= max / 2 && !room_requested_) {
-      room_requested_ = true;
-      stream_.send_sm_request();
-      send_output();
-    }
-    return max - used;
-  }
-  if (!room_requested_) {
+  // Asked once half the window is used, so acks arrive before it is full
+  // (a full window is always more than half: the margin is at most a
+  // quarter).
+  if (sm->unacked_count() >= max / 2 && !room_requested_) {
     room_requested_ = true;
     stream_.send_sm_request();
     send_output();
   }
-  return 0;
+  const size_t used = sm->unacked_count() + margin;
+  return used < max ? max - used : 0;
 }
 
 void C2sSession::on_writable(net::Connection&) {
@@ -398,14 +392,13 @@ void C2sSession::release_ack(uint64_t token) {
 }
 
 uint32_t C2sSession::handled() const {
-  const protocol::StreamManagement* sm = const_cast<protocol::C2sStream&>(stream_).sm();
+  const protocol::StreamManagement* sm = stream_.sm();
   if (!sm) return 0;
   return pending_acks_.empty() ? sm->inbound() : pending_acks_.front() - 1;
 }
 
 bool C2sSession::resumable() const {
-  return !sm_id_.empty() && !server_.shutting_down() &&
-         const_cast<protocol::C2sStream&>(stream_).sm() != nullptr;
+  return !sm_id_.empty() && !server_.shutting_down() && stream_.sm() != nullptr;
 }
 
 SmRecord C2sSession::sm_record() const {
@@ -509,10 +502,11 @@ bool C2sSession::resume_session(std::string_view previd, uint32_t client_h,
   if (C2sSession* old = server_.find_sm(previd)) {
     // Catalogue H54: only the account that enabled it may resume it.
     if (old == this || old->jid_.bare() != bare) return false;
+    const uint32_t handled = old->handled();  // before its state moves
     std::unique_ptr<protocol::StreamManagement> sm = old->stream_.take_sm();
     if (!sm) return false;
     out.full = old->jid_;
-    out.handled = old->pending_acks_.empty() ? sm->inbound() : old->pending_acks_.front() - 1;
+    out.handled = handled;
     out.sm = std::move(*sm);
     if (const protocol::Element* p = old->last_presence()) {
       set_presence(p->clone(), old->priority());

@@ -64,15 +64,7 @@ void DeliveryRunner::shutdown() {
 }
 
 SessionConfig DeliveryRunner::config_for(std::size_t index) const {
-  SessionConfig config;
-  config.server = options_.server;
-  config.domain = options_.domain;
-  config.password = options_.password;
-  config.mech = options_.mech;
-  config.tls = tls_.get();
-  config.direct_tls = options_.direct_tls;
-  config.tls_host = options_.tls_host;
-  config.channel_binding = options_.channel_binding;
+  SessionConfig config = base_session_config(options_, tls_.get());
   // Char buffers sidestep GCC 12's false -Wrestrict on short std::string
   // concatenation (PR 105329), as in LoadRunner.
   char number[32];

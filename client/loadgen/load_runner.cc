@@ -41,16 +41,21 @@ void LoadRunner::shutdown() {
   sessions_.clear();
 }
 
-SessionConfig LoadRunner::config_for(std::size_t index) const {
+SessionConfig base_session_config(const LoadOptions& options, const net::TlsContext* tls) {
   SessionConfig config;
-  config.server = options_.server;
-  config.domain = options_.domain;
-  config.password = options_.password;
-  config.mech = options_.mech;
-  config.tls = tls_.get();
-  config.direct_tls = options_.direct_tls;
-  config.tls_host = options_.tls_host;
-  config.channel_binding = options_.channel_binding;
+  config.server = options.server;
+  config.domain = options.domain;
+  config.password = options.password;
+  config.mech = options.mech;
+  config.tls = tls;
+  config.direct_tls = options.direct_tls;
+  config.tls_host = options.tls_host;
+  config.channel_binding = options.channel_binding;
+  return config;
+}
+
+SessionConfig LoadRunner::config_for(std::size_t index) const {
+  SessionConfig config = base_session_config(options_, tls_.get());
   const std::size_t users = std::max<std::size_t>(options_.users, 1);
   std::size_t user = index % users;
   // Resource "<tag><number>"; a char buffer sidesteps GCC 12's false

@@ -58,6 +58,10 @@ struct LoadOptions {
   double backlog_timeout = 60;      // backlog: seconds to wait for the done marker
 };
 
+// The settings every load session shares: server, domain, credentials,
+// mechanism and TLS. Runners add the user and resource.
+SessionConfig base_session_config(const LoadOptions& options, const net::TlsContext* tls);
+
 class LoadRunner final : public SessionObserver {
  public:
   // |loop| must outlive the runner.

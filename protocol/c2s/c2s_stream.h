@@ -104,6 +104,7 @@ class C2sStream {
   void detach();
   // The stream-management state, or null when not enabled.
   StreamManagement* sm() { return sm_.get(); }
+  const StreamManagement* sm() const { return sm_.get(); }
   // Moves the state out (a resumption takes it over).
   std::unique_ptr<StreamManagement> take_sm() { return std::move(sm_); }
 

@@ -99,6 +99,23 @@ ScramCredentials read_credentials(Reader& r, ScramHash hash) {
   return c;
 }
 
+// A record that is one type octet and one u64 (counter, dedupe).
+std::string encode_u64_record(uint8_t type, uint64_t value) {
+  Writer w;
+  w.u8(type);
+  w.u64(value);
+  return w.take();
+}
+
+StorageError decode_u64_record(uint8_t type, std::string_view bytes, uint64_t& out) {
+  Reader r(bytes);
+  if (r.u8() != type) return StorageError::kCorrupt;
+  uint64_t v = r.u64();
+  if (!r.done()) return StorageError::kCorrupt;
+  out = v;
+  return StorageError::kOk;
+}
+
 }  // namespace
 
 std::string key_part(std::string_view name) {
@@ -197,20 +214,10 @@ StorageError decode_roster_item(std::string_view bytes, RosterItem& out) {
   return StorageError::kOk;
 }
 
-std::string encode_counter(uint64_t value) {
-  Writer w;
-  w.u8(kCounterRecordV1);
-  w.u64(value);
-  return w.take();
-}
+std::string encode_counter(uint64_t value) { return encode_u64_record(kCounterRecordV1, value); }
 
 StorageError decode_counter(std::string_view bytes, uint64_t& out) {
-  Reader r(bytes);
-  if (r.u8() != kCounterRecordV1) return StorageError::kCorrupt;
-  uint64_t v = r.u64();
-  if (!r.done()) return StorageError::kCorrupt;
-  out = v;
-  return StorageError::kOk;
+  return decode_u64_record(kCounterRecordV1, bytes, out);
 }
 
 std::string big_endian64(uint64_t v) {
@@ -292,19 +299,11 @@ StorageError decode_sm(std::string_view bytes, SmRecord& out) {
 }
 
 std::string encode_dedupe(uint64_t stamp_ms) {
-  Writer w;
-  w.u8(kDedupeRecordV1);
-  w.u64(stamp_ms);
-  return w.take();
+  return encode_u64_record(kDedupeRecordV1, stamp_ms);
 }
 
 StorageError decode_dedupe(std::string_view bytes, uint64_t& stamp_ms) {
-  Reader r(bytes);
-  if (r.u8() != kDedupeRecordV1) return StorageError::kCorrupt;
-  uint64_t v = r.u64();
-  if (!r.done()) return StorageError::kCorrupt;
-  stamp_ms = v;
-  return StorageError::kOk;
+  return decode_u64_record(kDedupeRecordV1, bytes, stamp_ms);
 }
 
 std::string encode_push(const std::vector<PushRegistration>& registrations) {
