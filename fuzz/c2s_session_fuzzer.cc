@@ -1,6 +1,8 @@
 // Whole-session libFuzzer target for the c2s stream (conventions.md §14):
 // bytes in, bytes and events out, no sockets. Byte 0 picks the listener
-// (STARTTLS offered but optional, or direct TLS) and the read size; the rest
+// (STARTTLS offered but optional, direct TLS, or, for direct TLS with
+// 64-byte reads, the direct compact port of spec/compact.md §3.2) and the
+// read size; after SASL the input may negotiate <compact/> too. The rest
 // is what the client sends, fed in chunks from the front. The owner's
 // choices are read from the back of the input, one byte per choice, the way
 // FuzzedDataProvider does, so they mutate independently of the XML. When
@@ -17,14 +19,17 @@
 // ends with close(), peer_closed() or detach(), by the input's length.
 //
 // Beyond "no crash, no leak, no sanitizer report" it checks that everything
-// the server writes is well-formed XML, that nothing follows kClosed, that
+// the server writes is well-formed XML or well-formed compact frames (after
+// the switch), that nothing follows kClosed, that
 // every routed stanza carries the bound JID as 'from', that kSmAcked reports
 // exactly the tags of the oldest unacknowledged stanzas in order, and that a
 // detached stream neither reads, writes nor queues events.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +38,8 @@
 #include "protocol/c2s/c2s_host.h"
 #include "protocol/c2s/c2s_stream.h"
 #include "protocol/c2s/stream_management.h"
+#include "protocol/compact/compact_frames.h"
+#include "protocol/compact/wire.h"
 #include "protocol/sasl/scram.h"
 #include "protocol/xml/serializer.h"
 #include "protocol/xml/stream_parser.h"
@@ -94,8 +101,7 @@ class MemoryHost : public xp::C2sHost {
   // Succeeds for odd choices with up to 7 unacknowledged stanzas, every
   // other one tagged, and counters placed around |client_h| so that the
   // client's h is in range, one too high, behind, or across the 2^32 wrap.
-  bool resume_session(std::string_view previd, uint32_t client_h,
-                      xp::C2sResumption& out) override {
+  bool resume_session(std::string_view previd, uint32_t client_h, xp::C2sResumption& out) override {
     require(!previd.empty() && previd.size() <= 128);
     const uint8_t c = input_.choice();
     if ((c & 1) == 0 || bare_.str().empty()) return false;
@@ -104,10 +110,18 @@ class MemoryHost : public xp::C2sHost {
     const uint32_t k = where >> 2;
     uint32_t base = 0;
     switch (where & 3) {
-      case 0: base = client_h - k % (unacked + 2); break;  // in range, or one too high
-      case 1: base = client_h + 1 + k; break;              // the client is behind
-      case 2: base = UINT32_MAX - k; break;                // counters wrap
-      default: base = client_h - unacked; break;           // everything acknowledged
+      case 0:
+        base = client_h - k % (unacked + 2);
+        break;  // in range, or one too high
+      case 1:
+        base = client_h + 1 + k;
+        break;  // the client is behind
+      case 2:
+        base = UINT32_MAX - k;
+        break;  // counters wrap
+      default:
+        base = client_h - unacked;
+        break;  // everything acknowledged
     }
     const uint8_t handled = input_.choice();
     xp::StreamManagement sm(base);
@@ -133,19 +147,57 @@ class MemoryHost : public xp::C2sHost {
   uint32_t counter_ = 0;
 };
 
-// Parses what the server writes, restarting where a client would.
+// Parses what the server writes, restarting where a client would, and
+// switching to frames where the stream does (spec/compact.md §3).
 struct OutputChecker {
   xp::StreamParser parser{xp::post_auth_parser_limits()};
+  std::unique_ptr<xp::compact::CompactDecoder> frames;
+  size_t preface_left = 0;
   bool ended = false;
+
+  void expect_compact_direct() {
+    frames = std::make_unique<xp::compact::CompactDecoder>(xp::post_auth_parser_limits(),
+                                                           "example.com", true);
+    preface_left = xp::compact::kPrefaceBytes;
+  }
+
+  void drain_frames() {
+    while (auto ev = frames->next()) {
+      require(ev->type != xp::StreamEvent::Type::kError);
+      if (ev->type == xp::StreamEvent::Type::kStreamClose) ended = true;
+    }
+  }
 
   void feed(std::string_view bytes) {
     if (bytes.empty()) return;
     require(!ended);
+    if (preface_left) {
+      const size_t n = std::min(preface_left, bytes.size());
+      preface_left -= n;
+      bytes.remove_prefix(n);
+    }
+    if (frames) {
+      frames->feed(bytes);
+      drain_frames();
+      return;
+    }
     parser.feed(bytes);
     for (int pass = 0; pass < 2; ++pass) {
       while (auto ev = parser.next()) {
         require(ev->type != xp::StreamEvent::Type::kError);
         if (ev->type == xp::StreamEvent::Type::kStreamClose) ended = true;
+        if (ev->type == xp::StreamEvent::Type::kStanza &&
+            ev->stanza->is("compacted", xp::compact::kCompactNs)) {
+          // What follows in this output is frames.
+          frames = std::make_unique<xp::compact::CompactDecoder>(
+              xp::post_auth_parser_limits(), "example.com",
+              ev->stanza->attr_or("compression") == "zstd");
+          const size_t tail =
+              static_cast<size_t>(std::min<uint64_t>(parser.outstanding_bytes(), bytes.size()));
+          frames->feed(bytes.substr(bytes.size() - tail));
+          drain_frames();
+          return;
+        }
         if (ev->type == xp::StreamEvent::Type::kStanza &&
             (ev->stanza->is("proceed", "urn:ietf:params:xml:ns:xmpp-tls") ||
              ev->stanza->is("success", xp::kSaslNs))) {
@@ -181,12 +233,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   config.sm_max_unacked = 8;
   const bool tls13 = (mode & 2) != 0;
   const size_t step = 1 + (mode >> 2);  // 1..64 bytes per read
+  config.compact_direct = config.direct_tls && step == 64;
 
   TagModel tags;
   uint64_t next_tag = 1;
   MemoryHost host(input, tags, next_tag);
   xp::C2sStream stream(config, host);
   OutputChecker checker;
+  if (config.compact_direct) checker.expect_compact_direct();
   bool closed = false;
   bool detach = false;  // the owner decided the connection dropped
 

@@ -42,16 +42,14 @@ bool same(const xs::StoredAccount& a, const xs::StoredAccount& b) {
 }
 bool same(const xs::RosterItem& a, const xs::RosterItem& b) {
   return a.jid == b.jid && a.name == b.name && a.subscription == b.subscription &&
-         a.ask_subscribe == b.ask_subscribe && a.pending_in == b.pending_in &&
-         a.groups == b.groups;
+         a.ask_subscribe == b.ask_subscribe && a.pending_in == b.pending_in && a.groups == b.groups;
 }
 bool same(const xs::QueuedStanza& a, const xs::QueuedStanza& b) {
-  return a.user == b.user && a.stamp_ms == b.stamp_ms && a.xml == b.xml;
+  return a.user == b.user && a.stamp_ms == b.stamp_ms && a.data == b.data;
 }
 bool same(const xs::SmRecord& a, const xs::SmRecord& b) {
   return a.id == b.id && a.user == b.user && a.resource == b.resource &&
-         a.inbound_h == b.inbound_h && a.stamp_ms == b.stamp_ms &&
-         a.presence_xml == b.presence_xml;
+         a.inbound_h == b.inbound_h && a.stamp_ms == b.stamp_ms && a.presence_xml == b.presence_xml;
 }
 bool same(const std::vector<xs::PushRegistration>& a, const std::vector<xs::PushRegistration>& b) {
   if (a.size() != b.size()) return false;
@@ -138,8 +136,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     records += round_trip<uint64_t>(bytes, xs::decode_dedupe, xs::encode_dedupe);
   }
   if (all || selector == 6) {
-    records += round_trip<std::vector<xs::PushRegistration>>(bytes, xs::decode_push,
-                                                             xs::encode_push);
+    records +=
+        round_trip<std::vector<xs::PushRegistration>>(bytes, xs::decode_push, xs::encode_push);
   }
   if (all || selector == 7) check_keys(bytes);
   // The high nibble of the format octet names the record type, so no record

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "protocol/compact/wire.h"
 #include "protocol/xml/fragment_parser.h"
 #include "protocol/xml/serializer.h"
 #include "server/delivery_queue.h"
@@ -9,6 +10,7 @@
 #include "server/server.h"
 #include "server/storage/account_store.h"
 #include "server/storage/fault_hook.h"
+#include "server/stored_stanza.h"
 
 namespace xd::server {
 
@@ -37,10 +39,10 @@ bool csi_urgent(const protocol::Element& stanza) {
 }  // namespace
 
 std::unique_ptr<C2sSession> C2sSession::start(Server& server, net::AcceptedSocket&& socket,
-                                              bool direct_tls) {
+                                              C2sPort port) {
   std::string ip = socket.peer_ip();
   std::string address = socket.peer_address();
-  std::unique_ptr<C2sSession> session(new C2sSession(server, direct_tls, ip));
+  std::unique_ptr<C2sSession> session(new C2sSession(server, port, ip));
   const ServerConfig& c = server.config();
   net::ConnectionOptions options;
   options.write_queue_cap = static_cast<size_t>(c.write_queue_bytes);
@@ -54,30 +56,33 @@ std::unique_ptr<C2sSession> C2sSession::start(Server& server, net::AcceptedSocke
     XD_WARN("c2s %s: cannot adopt the connection", address.c_str());
     return nullptr;
   }
-  XD_INFO("c2s %s: connected%s", address.c_str(), direct_tls ? " (direct TLS)" : "");
+  XD_INFO("c2s %s: connected%s", address.c_str(),
+          port == C2sPort::kStartTls    ? ""
+          : port == C2sPort::kDirectTls ? " (direct TLS)"
+                                        : " (compact)");
   // RFC 6120 §4.6 / hostile-inputs.md: one deadline from accept to a bound
   // resource, not reset by traffic.
   session->negotiation_timer_.start(static_cast<uint64_t>(c.negotiation_timeout_s) * 1000);
   // Direct TLS (XEP-0368): the handshake starts at once; the stream begins
   // in on_tls_ready.
-  if (direct_tls && !session->connection_->start_tls_server(*server.tls_context(true)).ok()) {
+  if (port != C2sPort::kStartTls &&
+      !session->connection_->start_tls_server(*server.tls_context(port)).ok()) {
     session->connection_->close_now();
   }
   return session;
 }
 
-C2sSession::C2sSession(Server& server, bool direct_tls, std::string peer_ip)
+C2sSession::C2sSession(Server& server, C2sPort port, std::string peer_ip)
     : server_(server),
       peer_ip_(std::move(peer_ip)),
-      stream_(server.c2s_config(direct_tls), *this),
+      stream_(server.c2s_config(port), *this),
       negotiation_timer_(server.loop(),
                          [this] {
                            XD_INFO("c2s %s: negotiation timeout", peer_ip_.c_str());
                            kick(StreamCondition::kConnectionTimeout, {});
                          }),
       flush_timer_(server.loop(), [this] { on_parser_timer(); }),
-      idle_timer_(server.loop(), [this] { on_idle_timer(); }),
-      direct_tls_(direct_tls) {}
+      idle_timer_(server.loop(), [this] { on_idle_timer(); }) {}
 
 C2sSession::~C2sSession() {
   server_.unwatch_stall(this);
@@ -197,7 +202,7 @@ void C2sSession::pump() {
     switch (ev->type) {
       case C2sEvent::Type::kStartTls:
         send_output();
-        if (!connection_->start_tls_server(*server_.tls_context(false)).ok()) {
+        if (!connection_->start_tls_server(*server_.tls_context(C2sPort::kStartTls)).ok()) {
           connection_->close_now();
           closing_ = true;
         }
@@ -252,6 +257,10 @@ void C2sSession::pump() {
       }
       case C2sEvent::Type::kResumed:
         on_resumed(*ev);
+        break;
+      case C2sEvent::Type::kCompact:
+        XD_INFO("c2s %s: compact dialect on%s", peer_ip_.c_str(),
+                stream_.compact_compression() ? " with zstd frames" : "");
         break;
       case C2sEvent::Type::kClientState:
         csi_inactive_ = !ev->active;
@@ -314,13 +323,37 @@ void C2sSession::flush_csi() {
   send_output();
 }
 
-bool C2sSession::deliver_queued(const QueuedStanza& q, bool delayed) {
-  std::string xml = delayed ? with_delay(q.xml, q.stamp_ms, server_.config().domain) : q.xml;
-  if (hibernating_) return stream_.hold_serialized(std::move(xml), q.seq);
+bool C2sSession::deliver_queued(const QueuedStanza& q, bool delayed,
+                                const protocol::Element* live) {
+  const std::string& domain = server_.config().domain;
+  // The stored bytes go out as they are to a compact client (spec/
+  // compact.md §4); everyone else gets the element, serialized once.
+  const std::string_view body = delayed ? std::string_view() : stored_compact_body(q.data);
+  std::unique_ptr<protocol::Element> decoded;
+  const protocol::Element* element = delayed ? nullptr : live;
+  auto need_element = [&]() -> const protocol::Element* {
+    if (element) return element;
+    decoded = live ? live->clone() : decode_stored(q.data, domain);
+    if (decoded && delayed) add_delay(*decoded, q.stamp_ms, domain);
+    element = decoded.get();
+    if (!element)
+      XD_ERROR("c2s %s: queue entry %llu does not decode", peer_ip_.c_str(),
+               static_cast<unsigned long long>(q.seq));
+    return element;
+  };
+  auto send = [&](uint64_t tag) {
+    if (stream_.compact() && !body.empty()) return stream_.send_compact_body(body, tag);
+    return need_element() && stream_.send_stanza(*element, tag);
+  };
+  if (hibernating_) {
+    std::string xml;
+    return need_element() && protocol::serialize(*element, xml, kClientNs) &&
+           stream_.hold_serialized(std::move(xml), q.seq);
+  }
   if (closing_ || !connection_) return false;
   flush_csi();
   if (stream_.sm()) {
-    if (!stream_.send_serialized(xml, q.seq)) return false;
+    if (!send(q.seq)) return false;
     if (delayed && connection_) {
       send_output();
       backlog_mark_ = connection_->write_mark();
@@ -335,7 +368,7 @@ bool C2sSession::deliver_queued(const QueuedStanza& q, bool delayed) {
     if (stream_.state() == protocol::C2sState::kClosed) pump();
     return true;
   }
-  if (!stream_.send_serialized(xml, 0)) return false;
+  if (!send(0)) return false;
   send_output();
   pending_writes_.push_back({connection_ ? connection_->write_mark() : 0, q.seq});
   if (delayed) backlog_mark_ = connection_->write_mark();
@@ -389,6 +422,19 @@ void C2sSession::release_ack(uint64_t token) {
     stream_.send_sm_ack(handled());
     send_output();
   }
+}
+
+void C2sSession::committed(const protocol::Element& message, std::string_view stanza_id,
+                           uint64_t stamp_ms) {
+  // spec/compact.md §9: a compact client learns per message that it is
+  // stored, with the server's id and time (XEP-0198 only counts).
+  if (!stream_.compact() || closing_ || hibernating_) return;
+  protocol::Element ack(protocol::compact::kCompactNs, "ack");
+  if (const std::string* id = message.attr("id")) ack.set_attr("id", *id);
+  if (!stanza_id.empty()) ack.set_attr("stanza-id", stanza_id);
+  ack.set_attr("stamp", xmpp_timestamp(stamp_ms));
+  stream_.send_nonza(ack);
+  send_output();
 }
 
 uint32_t C2sSession::handled() const {

@@ -16,6 +16,7 @@
 #include "net/timer.h"
 #include "protocol/c2s/c2s_host.h"
 #include "protocol/c2s/c2s_stream.h"
+#include "server/config.h"
 #include "server/session.h"
 
 namespace xd::server {
@@ -27,7 +28,7 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   // Takes the accepted socket. Returns null when the socket cannot be
   // adopted (it is closed then).
   static std::unique_ptr<C2sSession> start(Server& server, net::AcceptedSocket&& socket,
-                                           bool direct_tls);
+                                           C2sPort port);
   ~C2sSession() override;
 
   const std::string& peer_ip() const { return peer_ip_; }
@@ -37,7 +38,8 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   const protocol::Jid& jid() const override { return jid_; }
   void deliver(const protocol::Element& stanza) override;
   void kick(protocol::StreamCondition condition, std::string_view text) override;
-  bool deliver_queued(const QueuedStanza& stanza, bool delayed) override;
+  bool deliver_queued(const QueuedStanza& stanza, bool delayed,
+                      const protocol::Element* live = nullptr) override;
   bool connected() const override { return !hibernating_; }
   size_t queue_room() override;
   // Since when (loop ms) a queued stanza waits for this stream's ack, 0 if
@@ -47,6 +49,8 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   void set_stall_notified() { stall_notified_ = true; }
   uint64_t hold_ack() override;
   void release_ack(uint64_t token) override;
+  void committed(const protocol::Element& message, std::string_view stanza_id,
+                 uint64_t stamp_ms) override;
 
   // The resumption id (empty when not resumable) and whether the session is
   // waiting, without a connection, to be resumed.
@@ -58,7 +62,7 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   void abort();
 
  private:
-  C2sSession(Server& server, bool direct_tls, std::string peer_ip);
+  C2sSession(Server& server, C2sPort port, std::string peer_ip);
 
   // net::ConnectionHandler.
   void on_read(net::Connection& connection, std::string_view plaintext) override;
@@ -112,7 +116,6 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   net::Timer negotiation_timer_;
   net::Timer flush_timer_;
   net::Timer idle_timer_;
-  bool direct_tls_;
   bool authenticated_ = false;
   bool in_table_ = false;
   bool closing_ = false;

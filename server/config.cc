@@ -33,6 +33,12 @@ const Setting kSettings[] = {
     {"server", "listen", &ServerConfig::listen, 0, 0, "STARTTLS c2s listeners, HOST:PORT"},
     {"server", "tls_listen", &ServerConfig::tls_listen, 0, 0,
      "direct-TLS c2s listeners (XEP-0368)"},
+    {"server", "compact_listen", &ServerConfig::compact_listen, 0, 0,
+     "direct compact-dialect listeners (TLS, then the preface; spec/compact.md §3.2)"},
+    {"server", "compact", &ServerConfig::compact, 0, 0,
+     "offer the compact dialect after TLS and SASL (spec/compact.md §3.1)"},
+    {"server", "compact_compression", &ServerConfig::compact_compression, 0, 0,
+     "allow per-frame zstd compression in the compact dialect (spec/compact.md §4.3)"},
     {"server", "data_dir", &ServerConfig::data_dir, 0, 0, "LMDB data directory"},
     {"server", "cert", &ServerConfig::cert, 0, 0, "PEM certificate chain"},
     {"server", "key", &ServerConfig::key, 0, 0, "PEM private key"},
@@ -45,7 +51,8 @@ const Setting kSettings[] = {
      "bytes outstanding in one stanza after authentication"},
     {"limits", "max_stanza_bytes_pre_auth", &ServerConfig::max_stanza_bytes_pre_auth, 512, 1 << 20,
      "bytes outstanding in one stanza before authentication"},
-    {"limits", "max_depth", &ServerConfig::max_depth, 2, 1024, "element nesting depth in a stanza"},
+    {"limits", "max_depth", &ServerConfig::max_depth, 2, 256,
+     "element nesting depth in a stanza (at most 256: spec/compact.md §11)"},
     {"limits", "max_attributes", &ServerConfig::max_attributes, 4, 4096, "attributes per element"},
     {"limits", "max_elements_pre_auth", &ServerConfig::max_elements_pre_auth, 4, 1 << 16,
      "elements per stanza before authentication"},
@@ -283,6 +290,10 @@ bool validate_config(ServerConfig& config, std::string& error) {
   config.domain = domain.domain();
   if (config.cert.empty() != config.key.empty()) {
     error = "server.cert and server.key must be given together";
+    return false;
+  }
+  if (!config.compact_listen.empty() && config.cert.empty()) {
+    error = "server.compact_listen needs server.cert and server.key";
     return false;
   }
   if (!config.tls_listen.empty() && config.cert.empty()) {

@@ -11,11 +11,21 @@
 
 namespace xd::server {
 
+// What a c2s listener speaks first.
+enum class C2sPort {
+  kStartTls,   // XML, TLS negotiated with STARTTLS (RFC 6120 §5)
+  kDirectTls,  // XML inside TLS from the first byte (XEP-0368)
+  kCompact,    // the compact dialect inside TLS (spec/compact.md §3.2)
+};
+
 struct ServerConfig {
   // [server]
   std::string domain = "localhost";
-  std::vector<std::string> listen;      // STARTTLS ports, "HOST:PORT"
-  std::vector<std::string> tls_listen;  // direct TLS ports (XEP-0368)
+  std::vector<std::string> listen;          // STARTTLS ports, "HOST:PORT"
+  std::vector<std::string> tls_listen;      // direct TLS ports (XEP-0368)
+  std::vector<std::string> compact_listen;  // direct compact-dialect ports (spec/compact.md §3.2)
+  bool compact = true;                      // offer the compact dialect after TLS and SASL (§3.1)
+  bool compact_compression = true;          // allow zstd frames when a client asks (§4.3)
   std::string data_dir = "var/data";
   std::string cert;
   std::string key;

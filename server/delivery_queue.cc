@@ -12,6 +12,7 @@
 #include "server/router.h"
 #include "server/session.h"
 #include "server/storage/fault_hook.h"
+#include "server/stored_stanza.h"
 
 namespace xd::server {
 
@@ -75,26 +76,6 @@ std::string xmpp_timestamp(uint64_t unix_ms) {
   return buf;
 }
 
-std::string with_delay(std::string_view xml, uint64_t stamp_ms, std::string_view domain) {
-  // Queued stanzas are our own serialization of a message with children,
-  // so they end in "</message>".
-  constexpr std::string_view kEnd = "</message>";
-  std::string delay = "<delay xmlns='urn:xmpp:delay' from='";
-  delay.append(domain);  // an enforced domainpart: no quote or '<'
-  delay.append("' stamp='");
-  delay.append(xmpp_timestamp(stamp_ms));
-  delay.append("'>Offline Storage</delay>");
-  if (xml.size() < kEnd.size() || xml.substr(xml.size() - kEnd.size()) != kEnd) {
-    return std::string(xml);
-  }
-  std::string out;
-  out.reserve(xml.size() + delay.size());
-  out.append(xml.substr(0, xml.size() - kEnd.size()));
-  out.append(delay);
-  out.append(kEnd);
-  return out;
-}
-
 DeliveryQueue::DeliveryQueue(net::NetLoop& loop, MessageStore& store, Router& router,
                              QueuePolicy policy)
     : loop_(loop), store_(store), router_(router), policy_(policy) {}
@@ -134,8 +115,8 @@ void DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Eleme
       r.dedupe_key.append(*id);
     }
   }
-  if (!protocol::serialize(*m, r.stanza.xml, kClientNs)) {
-    // A tree the c2s stream accepted always serializes; never store half.
+  if (!encode_stored(*m, router_.domain().domain(), r.stanza.data)) {
+    // A tree the c2s stream accepted always encodes; never store half.
     if (origin) router_.bounce(origin, *m, protocol::StanzaCondition::kInternalServerError);
     return;
   }
@@ -188,14 +169,14 @@ void DeliveryQueue::release(Session& session, const std::vector<uint64_t>& seqs)
 }
 
 size_t DeliveryQueue::hand_over(const QueuedStanza& q, const std::vector<Session*>& sessions,
-                                bool delayed, size_t* connected) {
+                                bool delayed, size_t* connected, const protocol::Element* live) {
   size_t taken = 0;
   if (connected) *connected = 0;
   for (Session* s : sessions) {
     // Counted before the call: a session may end inside it (its stream
     // went over a cap) and give the entry back at once.
     ++inflight_[q.user][q.seq];
-    if (s->deliver_queued(q, delayed)) {
+    if (s->deliver_queued(q, delayed, live)) {
       ++taken;
       if (connected && s->connected()) ++*connected;
       continue;
@@ -379,7 +360,7 @@ StorageError DeliveryQueue::commit() {
           return later;
         });
         size_t connected = catching_up;
-        if (hand_over(r.stanza, targets, /*delayed=*/false, &connected) > 0) {
+        if (hand_over(r.stanza, targets, /*delayed=*/false, &connected, p.element.get()) > 0) {
           router_.carbon_received(p.to.bare(), *p.element, targets);
         }
         // spec §4 / XEP-0357: stored with no device to show it.
@@ -407,6 +388,12 @@ StorageError DeliveryQueue::commit() {
         }
         break;
       }
+    }
+    if (p.origin && (r.result == StoreRequest::Result::kStored ||
+                     r.result == StoreRequest::Result::kDuplicate)) {
+      const std::string stanza_id =
+          r.result == StoreRequest::Result::kStored ? std::to_string(r.stanza.seq) : std::string();
+      p.origin->committed(*p.element, stanza_id, r.stanza.stamp_ms);
     }
     if (p.origin) p.origin->release_ack(p.token);
   }

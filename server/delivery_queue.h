@@ -32,10 +32,6 @@ class Session;
 // the durable queue.
 bool is_storable(const protocol::Element& message);
 
-// Inserts an XEP-0203 delay stamp for |stamp_ms| (from |domain|) before the
-// closing tag of the serialized message |xml|.
-std::string with_delay(std::string_view xml, uint64_t stamp_ms, std::string_view domain);
-
 // XEP-0082 date-time in UTC with milliseconds: 2026-11-28T03:41:07.123Z.
 std::string xmpp_timestamp(uint64_t unix_ms);
 
@@ -114,8 +110,10 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
 
   // Hands |q| to |sessions|; returns how many took it, and in |connected|
   // how many of those have a live connection.
+  // |live|: the message as an element when it was just accepted (saves a
+  // decode for XML recipients).
   size_t hand_over(const QueuedStanza& q, const std::vector<Session*>& sessions, bool delayed,
-                   size_t* connected = nullptr);
+                   size_t* connected = nullptr, const protocol::Element* live = nullptr);
 
   net::NetLoop& loop_;
   MessageStore& store_;

@@ -17,11 +17,13 @@ int main(int argc, char** argv) {
   std::string config_file;
   bool check_config = false;
   bool print_config = false;
-  std::vector<std::string> listen, tls_listen;
+  std::vector<std::string> listen, tls_listen, compact_listen;
   app.add_option("--config", config_file, "TOML configuration file");
   app.add_option("--domain", config.domain, "XMPP domain served");
   app.add_option("--listen", listen, "STARTTLS listener HOST:PORT (repeatable)");
   app.add_option("--tls-listen", tls_listen, "direct-TLS listener HOST:PORT (repeatable)");
+  app.add_option("--compact-listen", compact_listen,
+                 "direct compact-dialect listener HOST:PORT (repeatable; spec/compact.md §3.2)");
   app.add_option("--data", config.data_dir, "LMDB data directory");
   app.add_option("--cert", config.cert, "PEM certificate chain");
   app.add_option("--key", config.key, "PEM private key");
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
   // Flags override the file.
   if (!listen.empty()) config.listen = listen;
   if (!tls_listen.empty()) config.tls_listen = tls_listen;
+  if (!compact_listen.empty()) config.compact_listen = compact_listen;
   if (allow_registration) config.allow_registration = true;
   if (allow_plaintext) config.allow_plaintext = true;
   if (!log_level.empty()) config.log_level = log_level;

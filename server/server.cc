@@ -163,9 +163,13 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   base.server_secret = secret;
   base.sm_resume_seconds = static_cast<uint32_t>(c.sm_resume_s);
   base.sm_max_unacked = static_cast<uint32_t>(c.sm_max_unacked);
+  base.compact_available = c.compact;
+  base.compact_compression = c.compact_compression;
   s->c2s_starttls_ = base;
   s->c2s_direct_ = base;
   s->c2s_direct_.direct_tls = true;
+  s->c2s_compact_ = s->c2s_direct_;
+  s->c2s_compact_.compact_direct = true;
 
   if (!c.cert.empty()) {
     s->tls_ = net::TlsContext::server(c.cert, c.key, error);
@@ -174,6 +178,10 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     direct.alpn = {"xmpp-client"};  // XEP-0368 §3
     s->direct_tls_ = net::TlsContext::server(c.cert, c.key, error, direct);
     if (!s->direct_tls_) return nullptr;
+    net::TlsServerOptions compact;
+    compact.alpn = {"xmppd-compact"};  // spec/compact.md §3.2
+    s->compact_tls_ = net::TlsContext::server(c.cert, c.key, error, compact);
+    if (!s->compact_tls_) return nullptr;
   }
 
   LmdbOptions lmdb;
@@ -249,24 +257,30 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
         self->messages_->set_push(bare.local(), {});
       });
 
-  auto add_listeners = [&](const std::vector<std::string>& addrs, bool direct) -> bool {
+  auto add_listeners = [&](const std::vector<std::string>& addrs, C2sPort port) -> bool {
     for (const std::string& a : addrs) {
       net::NetStatus status;
       auto l = net::Listener::listen(
           s->loop_, a, net::ListenerOptions{},
-          [self, direct](net::AcceptedSocket&& sock) { self->accept(std::move(sock), direct); },
+          [self, port](net::AcceptedSocket&& sock) { self->accept(std::move(sock), port); },
           status);
       if (!l) {
         error = "listen " + a + ": " + status.to_string();
         return false;
       }
       XD_INFO("listening on %s (%s)", l->local_address().c_str(),
-              direct ? "direct TLS" : "STARTTLS");
+              port == C2sPort::kStartTls    ? "STARTTLS"
+              : port == C2sPort::kDirectTls ? "direct TLS"
+                                            : "compact");
       s->listeners_.push_back(std::move(l));
     }
     return true;
   };
-  if (!add_listeners(c.listen, false) || !add_listeners(c.tls_listen, true)) return nullptr;
+  if (!add_listeners(c.listen, C2sPort::kStartTls) ||
+      !add_listeners(c.tls_listen, C2sPort::kDirectTls) ||
+      !add_listeners(c.compact_listen, C2sPort::kCompact)) {
+    return nullptr;
+  }
 
   s->sigterm_ =
       std::make_unique<net::SignalWatcher>(s->loop_, SIGTERM, [self] { self->shutdown(); });
@@ -289,7 +303,7 @@ std::string Server::make_id() {
   return id;
 }
 
-void Server::accept(net::AcceptedSocket&& socket, bool direct_tls) {
+void Server::accept(net::AcceptedSocket&& socket, C2sPort port) {
   if (shutting_down_) return;  // the socket closes as it goes out of scope
   const std::string ip = socket.peer_ip();
   // Caps on unauthenticated connections, per IP and in total (XEP-0205
@@ -303,7 +317,7 @@ void Server::accept(net::AcceptedSocket&& socket, bool direct_tls) {
     XD_INFO("refusing %s: per-IP limit", socket.peer_address().c_str());
     return;
   }
-  auto session = C2sSession::start(*this, std::move(socket), direct_tls);
+  auto session = C2sSession::start(*this, std::move(socket), port);
   if (!session) {
     unauth_limiter_.release(ip);
     return;

@@ -67,12 +67,16 @@ class Server final : private net::NetLoop::PrepareHook {
 
   // For sessions.
   const ServerConfig& config() const { return config_; }
-  const protocol::C2sConfig& c2s_config(bool direct_tls) const {
-    return direct_tls ? c2s_direct_ : c2s_starttls_;
+  const protocol::C2sConfig& c2s_config(C2sPort port) const {
+    return port == C2sPort::kStartTls    ? c2s_starttls_
+           : port == C2sPort::kDirectTls ? c2s_direct_
+                                         : c2s_compact_;
   }
   net::NetLoop& loop() { return loop_; }
-  const net::TlsContext* tls_context(bool direct) const {
-    return direct ? direct_tls_.get() : tls_.get();
+  const net::TlsContext* tls_context(C2sPort port) const {
+    return port == C2sPort::kStartTls    ? tls_.get()
+           : port == C2sPort::kDirectTls ? direct_tls_.get()
+                                         : compact_tls_.get();
   }
   AccountStore& accounts() { return *accounts_; }
   SessionTable& sessions() { return sessions_; }
@@ -108,7 +112,7 @@ class Server final : private net::NetLoop::PrepareHook {
 
  private:
   explicit Server(const ServerConfig& config);
-  void accept(net::AcceptedSocket&& socket, bool direct_tls);
+  void accept(net::AcceptedSocket&& socket, C2sPort port);
   void on_loop_prepare() override;
   void finish_if_drained();
   void check_stalls();
@@ -117,9 +121,11 @@ class Server final : private net::NetLoop::PrepareHook {
   ServerConfig config_;
   protocol::C2sConfig c2s_starttls_;
   protocol::C2sConfig c2s_direct_;
+  protocol::C2sConfig c2s_compact_;  // spec/compact.md §3.2
   net::NetLoop loop_;
-  std::unique_ptr<net::TlsContext> tls_;         // STARTTLS
-  std::unique_ptr<net::TlsContext> direct_tls_;  // direct TLS, ALPN xmpp-client
+  std::unique_ptr<net::TlsContext> tls_;          // STARTTLS
+  std::unique_ptr<net::TlsContext> direct_tls_;   // direct TLS, ALPN xmpp-client
+  std::unique_ptr<net::TlsContext> compact_tls_;  // direct compact, ALPN xmppd-compact
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<RosterStore> rosters_;

@@ -32,13 +32,18 @@ class Session {
   // binds the same resource, RFC 6120 §7.7.2.2). The close completes later.
   virtual void kick(protocol::StreamCondition condition, std::string_view text) = 0;
 
-  // Hands over a stanza from the durable queue (spec/delivery.md §1.3),
-  // already serialized; with |delayed| it is backlog and gets a delay stamp.
+  // Hands over a stanza from the durable queue (spec/delivery.md §1.3), in
+  // its stored form (server/stored_stanza.h), with the element too when it
+  // was just accepted (|live|, else null); with |delayed| it is backlog and
+  // gets a delay stamp.
   // The session later reports DeliveryQueue::delivered() once the client
   // acknowledged it (stream management) or the write completed, or gives
   // it back with DeliveryQueue::release() when it ends without either.
   // False when the session cannot take it (closing).
-  virtual bool deliver_queued(const QueuedStanza& /*stanza*/, bool /*delayed*/) { return false; }
+  virtual bool deliver_queued(const QueuedStanza& /*stanza*/, bool /*delayed*/,
+                              const protocol::Element* /*live*/ = nullptr) {
+    return false;
+  }
 
   // How many more queued stanzas the session can take now without going
   // over its limits (stream-management window, write queue). The backlog
@@ -55,6 +60,12 @@ class Session {
   // release_ack() gets after the commit.
   virtual uint64_t hold_ack() { return 0; }
   virtual void release_ack(uint64_t /*token*/) {}
+  // A message this session sent is committed (|stanza_id| is its XEP-0359
+  // id, empty for a resend dropped as a duplicate), accepted at |stamp_ms|
+  // wall-clock time: the moment the sender may show it as sent
+  // (spec/compact.md §9). Called just before release_ack().
+  virtual void committed(const protocol::Element& /*message*/, std::string_view /*stanza_id*/,
+                         uint64_t /*stamp_ms*/) {}
 
   // Presence state (RFC 6121 §4): available once initial presence was sent.
   bool available() const { return available_; }

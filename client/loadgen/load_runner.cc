@@ -51,6 +51,8 @@ SessionConfig base_session_config(const LoadOptions& options, const net::TlsCont
   config.direct_tls = options.direct_tls;
   config.tls_host = options.tls_host;
   config.channel_binding = options.channel_binding;
+  config.compact = options.dialect != "xml";
+  config.compact_compression = options.compression;
   return config;
 }
 
@@ -69,6 +71,7 @@ SessionConfig LoadRunner::config_for(std::size_t index) const {
     const bool receiver = index % 2 == 1;
     user = (number + (receiver ? 1 : 0)) % users;
     tag = receiver ? 'r' : 's';
+    if (options_.dialect == "mixed" && receiver) config.compact = false;
   }
   char resource[32];
   const int n = std::snprintf(resource, sizeof resource, "%c%zu", tag, number);
@@ -136,6 +139,7 @@ void LoadRunner::pump() {
 void LoadRunner::on_bound(LoginSession& session) {
   --in_progress_;
   ++bound_;
+  if (session.compact()) ++compact_;
   if (tls_version_.empty()) tls_version_ = session.tls_version();
   if (options_.mode == LoadMode::kLogin) session.close();
   pump();
@@ -171,7 +175,7 @@ void LoadRunner::logins_done() {
   const bool plus = sasl_mech_is_plus(options_.mech);
   std::printf(
       "%s-logins: ok=%zu failed=%zu seconds=%.3f logins_per_s=%.0f mech=%.*s cb=%s tls=%d "
-      "transport=%s tls_version=%s concurrency=%zu\n",
+      "transport=%s tls_version=%s concurrency=%zu compact=%zu\n",
       options_.mode == LoadMode::kLogin        ? "login"
       : options_.mode == LoadMode::kThroughput ? "throughput"
                                                : "idle",
@@ -180,7 +184,7 @@ void LoadRunner::logins_done() {
       options_.direct_tls ? "direct-tls"
       : options_.tls      ? "starttls"
                           : "plain",
-      tls_version_.empty() ? "none" : tls_version_.c_str(), options_.concurrency);
+      tls_version_.empty() ? "none" : tls_version_.c_str(), options_.concurrency, compact_);
   std::fflush(stdout);
   if (failed_ > 0) exit_code_ = 1;
   if (bound_ == 0 && options_.mode != LoadMode::kLogin) {

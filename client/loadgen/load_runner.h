@@ -39,9 +39,14 @@ struct LoadOptions {
   std::string ca_file;      // empty: system store
   std::string tls_host;
   std::string channel_binding = "tls-exporter";  // for -PLUS mechanisms
-  std::size_t connections = 1000;                // login, idle
-  std::size_t concurrency = 100;                 // logins in progress at once
-  std::size_t pairs = 100;                       // throughput
+  // spec/compact.md: "compact" takes the compact dialect when the server
+  // offers it (over TLS), "xml" never does, "mixed" has senders compact
+  // and receivers XML (throughput), so every message is translated.
+  std::string dialect = "compact";
+  bool compression = true;         // zstd frames in the compact dialect
+  std::size_t connections = 1000;  // login, idle
+  std::size_t concurrency = 100;   // logins in progress at once
+  std::size_t pairs = 100;         // throughput
   std::size_t window = 10;
   double seconds = 5;
   double grace_seconds = 2;
@@ -123,6 +128,7 @@ class LoadRunner final : public SessionObserver {
   std::size_t next_ = 0;
   std::size_t in_progress_ = 0;
   std::size_t bound_ = 0;
+  std::size_t compact_ = 0;  // bound sessions that speak the compact dialect
   std::size_t failed_ = 0;
   std::size_t dropped_ = 0;  // bound sessions that ended unasked
   std::string tls_version_;  // of the first bound session

@@ -41,6 +41,13 @@ int main(int argc, char** argv) {
   app.add_option("--channel-binding", options.channel_binding,
                  "channel binding of -plus mechanisms: tls-exporter | tls-server-end-point")
       ->capture_default_str();
+  app.add_option("--dialect", options.dialect,
+                 "compact (when offered, over TLS), xml, or mixed (senders compact, receivers "
+                 "XML; spec/compact.md)")
+      ->check(CLI::IsMember({"compact", "xml", "mixed"}))
+      ->capture_default_str();
+  bool no_compression = false;
+  app.add_flag("--no-compression", no_compression, "no zstd frames in the compact dialect");
   app.add_option("--ca", options.ca_file, "CA file (PEM) to verify the server; default system");
   app.add_option("--tls-host", options.tls_host,
                  "name the certificate must match (default domain)");
@@ -100,6 +107,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
+  options.compression = !no_compression;
   if (login->parsed()) options.mode = LoadMode::kLogin;
   if (throughput->parsed()) options.mode = LoadMode::kThroughput;
   if (idle->parsed()) options.mode = LoadMode::kIdle;

@@ -3,15 +3,20 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
+#include "protocol/compact/dictionary.h"
+#include "protocol/compact/wire.h"
 #include "protocol/jid/precis.h"
 #include "protocol/sasl/base64.h"
 #include "protocol/xml/element.h"
+#include "protocol/xml/fragment_parser.h"
 #include "protocol/xml/serializer.h"
 
 namespace xd::client {
@@ -129,23 +134,45 @@ void LoginSession::send_header() {
 }
 
 void LoginSession::send(std::string_view stanza) {
-  if (state_ == State::kBound) conn_->write(stanza);
+  if (state_ == State::kBound) write_xml(stanza);
+}
+
+void LoginSession::write_xml(std::string_view xml) {
+  if (!compact_in_) {
+    conn_->write(xml);
+    return;
+  }
+  // spec/compact.md §6: the owner's XML, as frames.
+  std::vector<std::unique_ptr<protocol::Element>> elements;
+  if (!protocol::parse_fragments(xml, elements)) return;
+  std::string frames;
+  const protocol::compact::CodecContext context{config_.domain};
+  for (const auto& e : elements) {
+    protocol::compact::append_element_frame(*e, frames, context, compact_compress_);
+  }
+  conn_->write(frames);
 }
 
 void LoginSession::enable_sm() {
   if (state_ != State::kBound || sm_ != Sm::kOff) return;
   sm_ = Sm::kRequested;
-  conn_->write("<enable xmlns='urn:xmpp:sm:3'/>");
+  write_xml("<enable xmlns='urn:xmpp:sm:3'/>");
 }
 
 void LoginSession::request_ack() {
-  if (state_ == State::kBound && sm_ == Sm::kEnabled) conn_->write("<r xmlns='urn:xmpp:sm:3'/>");
+  if (state_ == State::kBound && sm_ == Sm::kEnabled) write_xml("<r xmlns='urn:xmpp:sm:3'/>");
 }
 
 void LoginSession::close() {
   if (state_ == State::kClosing || state_ == State::kEnded || !conn_) return;
   state_ = State::kClosing;
-  conn_->write("</stream:stream>");
+  if (compact_in_) {
+    std::string close;
+    protocol::compact::append_close_frame(close);
+    conn_->write(close);
+  } else {
+    conn_->write("</stream:stream>");
+  }
   conn_->close_after_flush();
 }
 
@@ -159,6 +186,14 @@ void LoginSession::fail(std::string reason) {
 void LoginSession::on_read(net::Connection& /*connection*/, std::string_view plaintext) {
   if (state_ == State::kClosing || state_ == State::kEnded) return;
   last_read_ms_ = loop_->now_ms();
+  if (compact_in_) {
+    compact_in_->feed(plaintext);
+    while (std::optional<protocol::StreamEvent> event = compact_in_->next()) {
+      if (!on_event(*event)) return;
+    }
+    return;
+  }
+  current_input_ = plaintext;
   parser_->feed(plaintext);
   for (;;) {
     std::optional<protocol::StreamEvent> event = parser_->next();
@@ -168,31 +203,46 @@ void LoginSession::on_read(net::Connection& /*connection*/, std::string_view pla
       if (parser_->wants_flush()) {
         parser_->flush();
         event = parser_->next();
-        if (!event) return;
+        if (!event) break;
       } else {
-        return;
+        break;
       }
     }
-    switch (event->type) {
-      case protocol::StreamEvent::Type::kStreamOpen:
-        break;
-      case protocol::StreamEvent::Type::kStanza: {
-        const State before = state_;
-        if (!handle_stanza(*event->stanza)) return;
-        // A stream restart (STARTTLS, SASL success) discarded the rest of
-        // the input: stop pulling from the old document.
-        if (state_ != before && (state_ == State::kAwaitTls || state_ == State::kAwaitBindFeatures))
-          return;
-        break;
+    const bool was_xml = compact_in_ == nullptr;
+    if (!on_event(*event)) break;
+    if (was_xml && compact_in_) {
+      // <compacted/> switched the format: the frames that followed it in
+      // this read are already in the decoder.
+      current_input_ = {};
+      while (std::optional<protocol::StreamEvent> ev = compact_in_->next()) {
+        if (!on_event(*ev)) return;
       }
-      case protocol::StreamEvent::Type::kStreamClose:
-        fail("server closed the stream");
-        return;
-      case protocol::StreamEvent::Type::kError:
-        fail("xml: " + event->detail);
-        return;
+      return;
     }
   }
+  current_input_ = {};
+}
+
+bool LoginSession::on_event(protocol::StreamEvent& event) {
+  switch (event.type) {
+    case protocol::StreamEvent::Type::kStreamOpen:
+      return true;
+    case protocol::StreamEvent::Type::kStanza: {
+      const State before = state_;
+      if (!handle_stanza(*event.stanza)) return false;
+      // A stream restart (STARTTLS, SASL success) discarded the rest of
+      // the input: stop pulling from the old document.
+      return !(state_ != before &&
+               (state_ == State::kAwaitTls || state_ == State::kAwaitBindFeatures));
+    }
+    case protocol::StreamEvent::Type::kStreamClose:
+      fail("server closed the stream");
+      return false;
+    case protocol::StreamEvent::Type::kError:
+      fail((compact_in_ ? "compact: " : "xml: ") + event.detail);
+      return false;
+  }
+  return false;
 }
 
 bool LoginSession::handle_stanza(const protocol::Element& stanza) {
@@ -233,6 +283,23 @@ bool LoginSession::handle_stanza(const protocol::Element& stanza) {
       return true;
     case State::kAwaitSaslResult:
       return on_sasl(stanza);
+    case State::kAwaitCompacted:
+      // spec/compact.md §3.1: <compacted/> switches both directions; a
+      // <failure/> leaves the stream in XML.
+      if (stanza.is("compacted", protocol::compact::kCompactNs)) {
+        compact_compress_ = stanza.attr_or("compression") == protocol::compact::kCompressionZstd;
+        compact_in_ = std::make_unique<protocol::compact::CompactDecoder>(
+            protocol::post_auth_parser_limits(), config_.domain, compact_compress_);
+        const size_t tail = static_cast<size_t>(
+            std::min<std::uint64_t>(parser_->outstanding_bytes(), current_input_.size()));
+        if (tail > 0) compact_in_->feed(current_input_.substr(current_input_.size() - tail));
+        parser_.reset();
+      } else if (!stanza.is("failure", protocol::compact::kCompactNs)) {
+        fail("expected <compacted/>, got " + stanza.name());
+        return false;
+      }
+      send_bind();
+      return true;
     case State::kAwaitBind: {
       if (!stanza.is("iq", kClientNs) || stanza.attr_or("id") != "bind1") return true;
       if (stanza.attr_or("type") != "result") {
@@ -275,15 +342,15 @@ bool LoginSession::on_features(const protocol::Element& features) {
       fail("no bind feature");
       return false;
     }
-    std::string iq = "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>";
-    if (!config_.resource.empty()) {
-      iq += "<resource>";
-      protocol::append_escaped_text(iq, config_.resource);
-      iq += "</resource>";
+    if (config_.compact && tls_done_ && features.child("compact", protocol::compact::kCompactNs)) {
+      std::string request = "<compact xmlns='urn:xmppd:compact:1' dictionary='";
+      request += std::to_string(protocol::compact::dictionary_version());
+      request += config_.compact_compression ? "' compression='zstd'/>" : "'/>";
+      conn_->write(request);
+      state_ = State::kAwaitCompacted;
+      return true;
     }
-    iq += "</bind></iq>";
-    conn_->write(iq);
-    state_ = State::kAwaitBind;
+    send_bind();
     return true;
   }
   if (config_.tls && !tls_done_) {
@@ -351,6 +418,18 @@ bool LoginSession::on_features(const protocol::Element& features) {
   conn_->write(auth);
   state_ = State::kAwaitSaslResult;
   return true;
+}
+
+void LoginSession::send_bind() {
+  std::string iq = "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>";
+  if (!config_.resource.empty()) {
+    iq += "<resource>";
+    protocol::append_escaped_text(iq, config_.resource);
+    iq += "</resource>";
+  }
+  iq += "</bind></iq>";
+  write_xml(iq);
+  state_ = State::kAwaitBind;
 }
 
 bool LoginSession::set_channel_binding(const protocol::Element& features,
@@ -460,7 +539,7 @@ void LoginSession::on_sm_element(const protocol::Element& element) {
     char ack[64];
     const int n = std::snprintf(ack, sizeof ack, "<a xmlns='urn:xmpp:sm:3' h='%u'/>",
                                 static_cast<unsigned>(sm_inbound_));
-    conn_->write(std::string_view(ack, static_cast<std::size_t>(n)));
+    write_xml(std::string_view(ack, static_cast<std::size_t>(n)));
   } else if (name == "a") {
     // XEP-0198 §4: h is an unsigned 32-bit decimal counter.
     const std::string_view text = element.attr_or("h");
@@ -488,7 +567,7 @@ void LoginSession::answer_iq(const protocol::Element& iq) {
     error.set_attr("type", "cancel");
     error.add_child(kStanzasNs, "service-unavailable");
   }
-  conn_->write(protocol::to_xml(reply, kClientNs));
+  write_xml(protocol::to_xml(reply, kClientNs));
 }
 
 void LoginSession::on_tls_ready(net::Connection& /*connection*/) {

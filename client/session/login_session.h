@@ -6,7 +6,9 @@
 // binding, or PLAIN), stream restart and resource binding (§7), then hands
 // every incoming <message/> and <iq type='get'|'set'/> to its observer, can
 // enable XEP-0198 stream management, and lets the owner write preformatted
-// stanzas. It is a small client, not a full one: it never retries, never
+// stanzas. Over TLS it switches to the compact dialect when the server
+// offers it (spec/compact.md §3.1) unless told not to; the owner's API
+// stays XML either way. It is a small client, not a full one: it never retries, never
 // sends presence on its own, never follows redirects, never resumes a
 // stream, and never lets a protocol failure throw.
 #pragma once
@@ -21,6 +23,7 @@
 #include "net/connection.h"
 #include "net/net_loop.h"
 #include "net/tls_context.h"
+#include "protocol/compact/compact_frames.h"
 #include "protocol/sasl/scram.h"
 #include "protocol/xml/element.h"
 #include "protocol/xml/stream_parser.h"
@@ -55,6 +58,10 @@ struct SessionConfig {
   // The channel-binding type of a -PLUS mechanism: "tls-exporter" (RFC 9266)
   // or "tls-server-end-point" (RFC 5929 §4).
   std::string channel_binding = "tls-exporter";
+  // spec/compact.md §3.1: negotiate the compact dialect when offered (only
+  // under TLS), with zstd frames when |compact_compression|.
+  bool compact = true;
+  bool compact_compression = true;
 };
 
 class LoginSession;
@@ -135,6 +142,8 @@ class LoginSession final : private net::ConnectionHandler {
   // NetLoop::now_ms() of the last read from the server (0 before any), for
   // an owner's keepalive.
   std::uint64_t last_read_ms() const { return last_read_ms_; }
+  // spec/compact.md §3: the session speaks the compact dialect.
+  bool compact() const { return compact_in_ != nullptr; }
 
  private:
   enum class State : std::uint8_t {
@@ -144,6 +153,7 @@ class LoginSession final : private net::ConnectionHandler {
     kAwaitTls,
     kAwaitSaslResult,
     kAwaitBindFeatures,
+    kAwaitCompacted,
     kAwaitBind,
     kBound,
     kClosing,
@@ -167,6 +177,11 @@ class LoginSession final : private net::ConnectionHandler {
   void answer_iq(const protocol::Element& iq);
   void on_sm_element(const protocol::Element& element);
   void fail(std::string reason);
+  // Writes complete XML elements in the session's wire format.
+  void write_xml(std::string_view xml);
+  void send_bind();
+  // Handles one stream event; false when the caller must stop pulling.
+  bool on_event(protocol::StreamEvent& event);
 
   net::NetLoop* loop_;
   SessionConfig config_;
@@ -174,6 +189,9 @@ class LoginSession final : private net::ConnectionHandler {
   std::size_t tag_;
   std::unique_ptr<net::Connection> conn_;
   std::unique_ptr<protocol::StreamParser> parser_;
+  std::unique_ptr<protocol::compact::CompactDecoder> compact_in_;  // once compact
+  bool compact_compress_ = false;
+  std::string_view current_input_;  // the read being parsed (for the switch)
   std::unique_ptr<protocol::ScramClient> scram_;
   std::string jid_;
   std::string tls_version_;

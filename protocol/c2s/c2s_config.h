@@ -50,6 +50,16 @@ struct C2sConfig {
   // <policy-violation/> (catalogue H55).
   uint32_t sm_max_unacked = 500;
 
+  // spec/compact.md §3.1: the compact dialect is offered once TLS is up and
+  // the stream is authenticated; with |compact_compression| a client may
+  // ask for zstd frames (§4.3).
+  bool compact_available = true;
+  bool compact_compression = true;
+  // spec/compact.md §3.2: this listener is the direct compact port: the
+  // connection starts with TLS (set direct_tls too), then the preface, and
+  // speaks frames from the first byte.
+  bool compact_direct = false;
+
   // Long-lived private key for the fake SCRAM salts of unknown users
   // (scram_fake_credentials). Must be non-empty.
   std::string server_secret;

@@ -32,6 +32,8 @@ struct C2sEvent {
     // XEP-0198: <enabled/> was written. |sm_id| is the resumption id, empty
     // when the stream is not resumable.
     kSmEnabled,
+    // spec/compact.md §3: the stream now speaks the compact dialect.
+    kCompact,
     // XEP-0198: the client sent <r/>; answer with send_sm_ack(h).
     kSmRequest,
     // XEP-0198: the client acknowledged the stanzas sent with |tags|

@@ -1,5 +1,7 @@
 #include "protocol/c2s/c2s_features.h"
 
+#include "protocol/compact/dictionary.h"
+
 namespace xd::protocol {
 
 void append_c2s_features(const C2sFeatures& f, std::string& out) {
@@ -44,6 +46,13 @@ void append_c2s_features(const C2sFeatures& f, std::string& out) {
   }
   if (f.sm) out.append("<sm xmlns='urn:xmpp:sm:3'/>");
   if (f.csi) out.append("<csi xmlns='urn:xmpp:csi:0'/>");
+  if (f.compact) {
+    // spec/compact.md §3.1: the dictionary version this server speaks, and
+    // the compression it allows.
+    out.append("<compact xmlns='urn:xmppd:compact:1' dictionary='");
+    out.append(std::to_string(compact::dictionary_version()));
+    out.append(f.compact_compression ? "'><compression>zstd</compression></compact>" : "'/>");
+  }
   out.append("</stream:features>");
 }
 

@@ -35,13 +35,15 @@ struct C2sSaslOffer {
 };
 
 struct C2sFeatures {
-  bool starttls = false;           // RFC 6120 §5.4.1
-  bool starttls_required = false;  // <required/> inside <starttls/>
-  C2sSaslOffer sasl;               // RFC 6120 §6.4.1
-  bool registration = false;       // XEP-0077 §3.1 stream feature
-  bool bind = false;               // RFC 6120 §7.4, plus the RFC 3921 session feature
-  bool sm = false;                 // XEP-0198 §2 stream management
-  bool csi = false;                // XEP-0352 §2 client state indication
+  bool starttls = false;             // RFC 6120 §5.4.1
+  bool starttls_required = false;    // <required/> inside <starttls/>
+  C2sSaslOffer sasl;                 // RFC 6120 §6.4.1
+  bool registration = false;         // XEP-0077 §3.1 stream feature
+  bool bind = false;                 // RFC 6120 §7.4, plus the RFC 3921 session feature
+  bool sm = false;                   // XEP-0198 §2 stream management
+  bool csi = false;                  // XEP-0352 §2 client state indication
+  bool compact = false;              // spec/compact.md §3.1 the compact dialect
+  bool compact_compression = false;  // ... with zstd frames on offer
 };
 
 // Appends <stream:features>...</stream:features> for |features| to |out|.

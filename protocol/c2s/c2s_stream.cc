@@ -6,8 +6,12 @@
 #include <utility>
 
 #include "protocol/c2s/c2s_register.h"
+#include "protocol/compact/dictionary.h"
+#include "protocol/compact/receipts_batch.h"
+#include "protocol/compact/wire.h"
 #include "protocol/sasl/sasl_error.h"
 #include "protocol/stanza_error.h"
+#include "protocol/xml/fragment_parser.h"
 #include "protocol/xml/serializer.h"
 
 namespace xd::protocol {
@@ -104,7 +108,16 @@ C2sStream::C2sStream(const C2sConfig& config, C2sHost& host)
       host_(host),
       parser_(config.pre_auth),
       sasl_(config, host),
-      state_(config.direct_tls ? C2sState::kAwaitTls : C2sState::kAwaitHeader) {}
+      state_(config.direct_tls ? C2sState::kAwaitTls : C2sState::kAwaitHeader) {
+  if (config.compact_direct) {
+    // spec/compact.md §3.2: frames from the first byte after the preface;
+    // the stream domain is known once the client's OPEN frame named it.
+    compact_ = true;
+    await_preface_ = true;
+    compact_in_ = std::make_unique<compact::CompactDecoder>(config.pre_auth, std::string(), false);
+    parser_.release();
+  }
+}
 
 C2sStream::~C2sStream() { wipe_channel_bindings(); }
 
@@ -117,9 +130,51 @@ void C2sStream::receive(std::string_view bytes) {
   // §5.4.3.3, catalogue D32).
   if (state_ == C2sState::kClosed || state_ == C2sState::kAwaitTls) return;
   if (output_.empty() && output_.capacity() > kOutputKeepBytes) output_.shrink_to_fit();
+  if (compact_) {
+    if (await_preface_ && !receive_preface(bytes)) return;
+    compact_in_->feed(bytes);
+    drain_compact();
+    return;
+  }
   if (!document_started_ && !check_document_start(bytes)) return;
+  current_input_ = bytes;
   parser_.feed(bytes);
   drain_parser();
+  current_input_ = {};
+  // <compact/> switched the format: what followed it is frames.
+  if (compact_) drain_compact();
+}
+
+bool C2sStream::receive_preface(std::string_view& bytes) {
+  // spec/compact.md §3.2.
+  const size_t take = std::min(bytes.size(), compact::kPrefaceBytes - preface_.size());
+  preface_.append(bytes.substr(0, take));
+  bytes.remove_prefix(take);
+  compact::Preface p;
+  switch (compact::parse_preface(preface_, p)) {
+    case compact::PrefaceResult::kNeedMore:
+      return false;
+    case compact::PrefaceResult::kBad:
+      // Not a compact client (an XML client on the wrong port): nothing it
+      // could read is written.
+      finish("not a compact preface", /*clean=*/false, StreamCondition::kBadFormat);
+      return false;
+    case compact::PrefaceResult::kOk:
+      break;
+  }
+  await_preface_ = false;
+  preface_ = std::string();
+  compact::append_preface(output_, config_.compact_compression);
+  if (p.protocol_version != compact::kProtocolVersion ||
+      p.dictionary_version != compact::dictionary_version()) {
+    // The client learns from our preface what we speak (spec §3.2).
+    finish("unsupported compact protocol or dictionary version", /*clean=*/false,
+           StreamCondition::kUnsupportedVersion);
+    return false;
+  }
+  compact_compress_ = config_.compact_compression && (p.flags & compact::kPrefaceCompression);
+  compact_in_->set_compression(compact_compress_);
+  return true;
 }
 
 bool C2sStream::check_document_start(std::string_view bytes) {
@@ -144,13 +199,14 @@ bool C2sStream::check_document_start(std::string_view bytes) {
 }
 
 void C2sStream::flush_parser() {
-  if (!wants_parser_flush()) return;
+  if (compact_ || !wants_parser_flush()) return;
   parser_.flush();
   drain_parser();
 }
 
 bool C2sStream::wants_parser_flush() const {
-  return state_ != C2sState::kClosed && state_ != C2sState::kAwaitTls && parser_.wants_flush();
+  return !compact_ && state_ != C2sState::kClosed && state_ != C2sState::kAwaitTls &&
+         parser_.wants_flush();
 }
 
 void C2sStream::tls_established(std::string tls_exporter, std::string tls_server_end_point,
@@ -168,28 +224,50 @@ void C2sStream::tls_established(std::string tls_exporter, std::string tls_server
 }
 
 void C2sStream::drain_parser() {
-  while (state_ != C2sState::kClosed && state_ != C2sState::kAwaitTls) {
+  while (state_ != C2sState::kClosed && state_ != C2sState::kAwaitTls && !compact_) {
     std::optional<StreamEvent> ev = parser_.next();
     if (!ev) return;
-    switch (ev->type) {
-      case StreamEvent::Type::kStreamOpen:
-        on_header(ev->header);
-        break;
-      case StreamEvent::Type::kStanza:
-        on_element(std::move(ev->stanza));
-        break;
-      case StreamEvent::Type::kStreamClose:
-        // RFC 6120 §4.4: the peer closed its stream; we close ours and the
-        // session ends cleanly (catalogue A10).
-        output_.append("</stream:stream>");
-        finish("peer closed its stream", /*clean=*/true, std::nullopt);
-        break;
-      case StreamEvent::Type::kError:
-        // The parser latched a restricted-XML, well-formedness, encoding or
-        // limit violation; its condition is the stream error (RFC 6120 §4.9.3).
-        stream_error(ev->error, "parser: " + ev->detail);
-        break;
-    }
+    on_stream_event(*ev);
+  }
+}
+
+void C2sStream::drain_compact() {
+  while (state_ != C2sState::kClosed && state_ != C2sState::kAwaitTls) {
+    std::optional<StreamEvent> ev = compact_in_->next();
+    if (!ev) return;
+    on_stream_event(*ev);
+  }
+}
+
+void C2sStream::on_stream_event(StreamEvent& ev) {
+  switch (ev.type) {
+    case StreamEvent::Type::kStreamOpen:
+      // spec/compact.md §3.2: OPEN frames only where XML has a header.
+      if (compact_ && state_ != C2sState::kAwaitHeader) {
+        stream_error(StreamCondition::kBadFormat, "compact: OPEN frame inside a stream");
+        return;
+      }
+      on_header(ev.header);
+      return;
+    case StreamEvent::Type::kStanza:
+      if (compact_ && state_ == C2sState::kAwaitHeader) {
+        stream_error(StreamCondition::kBadFormat, "compact: element frame before OPEN");
+        return;
+      }
+      on_element(std::move(ev.stanza));
+      return;
+    case StreamEvent::Type::kStreamClose:
+      // RFC 6120 §4.4: the peer closed its stream; we close ours and the
+      // session ends cleanly (catalogue A10).
+      write_stream_close();
+      finish("peer closed its stream", /*clean=*/true, std::nullopt);
+      return;
+    case StreamEvent::Type::kError:
+      // The parser latched a restricted-XML, well-formedness, encoding or
+      // limit violation, or the compact decoder a framing one (spec/compact.md
+      // §10); its condition is the stream error (RFC 6120 §4.9.3).
+      stream_error(ev.error, (compact_ ? "compact: " : "parser: ") + ev.detail);
+      return;
   }
 }
 
@@ -245,6 +323,7 @@ void C2sStream::on_header(const StreamHeader& header) {
     return;
   }
 
+  if (compact_in_) compact_in_->set_domain(config_.domain);
   write_header();
   state_ = authenticated_ ? C2sState::kAwaitBind : C2sState::kNegotiating;
   write_features();
@@ -252,6 +331,17 @@ void C2sStream::on_header(const StreamHeader& header) {
 
 void C2sStream::write_header() {
   // RFC 6120 §4.7: a new id for every stream, restarts included (§4.7.3).
+  if (compact_) {
+    // spec/compact.md §3.2: the header as an OPEN frame.
+    Element header(kStreamNs, "stream");
+    header.set_attr("id", random_hex(kStreamIdBytes));
+    header.set_attr("from", config_.domain);
+    header.set_attr("version", "1.0");
+    header.set_attr("lang", "en", kXmlNs);
+    compact::append_open_frame(header, output_, codec_context());
+    header_sent_ = true;
+    return;
+  }
   output_.append(
       "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
       "xmlns:stream='http://etherx.jabber.org/streams' id='");
@@ -284,6 +374,9 @@ C2sFeatures C2sStream::current_features() const {
     f.bind = true;  // RFC 6120 §7.4
     f.sm = config_.stream_management;
     f.csi = true;
+    // spec/compact.md §3.1: only under TLS, and only once.
+    f.compact = config_.compact_available && tls_active_ && !compact_;
+    f.compact_compression = f.compact && config_.compact_compression;
     return f;
   }
   f.starttls = config_.tls_available && !tls_active_;
@@ -293,7 +386,15 @@ C2sFeatures C2sStream::current_features() const {
   return f;
 }
 
-void C2sStream::write_features() { append_c2s_features(current_features(), output_); }
+void C2sStream::write_features() {
+  if (!compact_) {
+    append_c2s_features(current_features(), output_);
+    return;
+  }
+  std::string xml;
+  append_c2s_features(current_features(), xml);
+  out_xml(xml);
+}
 
 // ----------------------------------------------------------------- elements
 
@@ -321,7 +422,7 @@ bool C2sStream::on_stream_level(const Element& element) {
   if (element.is("error", kStreamNs)) {
     // RFC 6120 §4.9.1.1: the peer's stream error ends its stream; we close
     // ours without answering (no error loop, catalogue A10).
-    output_.append("</stream:stream>");
+    write_stream_close();
     finish("peer sent a stream error", /*clean=*/true, std::nullopt);
     return true;
   }
@@ -429,6 +530,10 @@ void C2sStream::on_non_stanza_after_auth(const Element& element) {
     on_stream_management(element);
     return;
   }
+  if (element.ns() == compact::kCompactNs && element.name() == "compact") {
+    on_compact(element);
+    return;
+  }
   if (element.ns() == kCsiNs && state_ == C2sState::kBound &&
       (element.name() == "active" || element.name() == "inactive")) {
     // XEP-0352 §3: a nonza, not counted by stream management.
@@ -456,7 +561,7 @@ void C2sStream::on_stream_management(const Element& element) {
   if (name == "enable") {
     if (state_ != C2sState::kBound || !config_.stream_management) {
       // XEP-0198 §3: only after binding (catalogue H52).
-      output_.append(
+      out_xml(
           "<failed xmlns='urn:xmpp:sm:3'><unexpected-request "
           "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
       return;
@@ -474,13 +579,10 @@ void C2sStream::on_stream_management(const Element& element) {
     if ((resume == "true" || resume == "1") && config_.sm_resume_seconds > 0) {
       sm_->set_id(random_hex(kSmIdBytes));
       ev.sm_id = sm_->id();
-      output_.append("<enabled xmlns='urn:xmpp:sm:3' id='");
-      output_.append(sm_->id());
-      output_.append("' resume='true' max='");
-      output_.append(std::to_string(config_.sm_resume_seconds));
-      output_.append("'/>");
+      out_xml("<enabled xmlns='urn:xmpp:sm:3' id='" + sm_->id() + "' resume='true' max='" +
+              std::to_string(config_.sm_resume_seconds) + "'/>");
     } else {
-      output_.append("<enabled xmlns='urn:xmpp:sm:3'/>");
+      out_xml("<enabled xmlns='urn:xmpp:sm:3'/>");
     }
     push(std::move(ev));
     return;
@@ -489,7 +591,7 @@ void C2sStream::on_stream_management(const Element& element) {
     if (state_ == C2sState::kAwaitBind && config_.stream_management) {
       on_resume(element);
     } else {
-      output_.append(
+      out_xml(
           "<failed xmlns='urn:xmpp:sm:3'><unexpected-request "
           "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
     }
@@ -545,7 +647,7 @@ void C2sStream::on_resume(const Element& element) {
   if (previd.empty() || previd.size() > kMaxPrevidBytes ||
       !parse_sm_counter(element.attr_or("h"), h) || !host_.resume_session(previd, h, r)) {
     // XEP-0198 §5 (catalogue H54): unknown, expired, foreign or garbage.
-    output_.append(
+    out_xml(
         "<failed xmlns='urn:xmpp:sm:3'><item-not-found "
         "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
     return;
@@ -562,31 +664,39 @@ void C2sStream::on_resume(const Element& element) {
   resumed.sm_id = previd;
   push(std::move(resumed));
   if (!apply_ack(h)) return;
-  output_.append("<resumed xmlns='urn:xmpp:sm:3' previd='");
-  output_.append(previd);
-  output_.append("' h='");
-  output_.append(std::to_string(r.handled));
-  output_.append("'/>");
+  out_xml("<resumed xmlns='urn:xmpp:sm:3' previd='" + previd + "' h='" + std::to_string(r.handled) +
+          "'/>");
   // XEP-0198 §5: everything the client has not acknowledged, again, under
   // the numbers it had.
-  for (const StreamManagement::Sent& s : sm_->unacked()) output_.append(s.xml);
+  for (const StreamManagement::Sent& s : sm_->unacked()) resend(s);
 }
 
 void C2sStream::send_sm_ack(uint32_t h) {
   if (state_ != C2sState::kBound || !sm_) return;
+  if (compact_) {
+    Element a(kSmNs, "a");
+    a.set_attr("h", std::to_string(h));
+    out_element(a);
+    return;
+  }
   output_.append("<a xmlns='urn:xmpp:sm:3' h='");
   output_.append(std::to_string(h));
   output_.append("'/>");
 }
 
+bool C2sStream::send_nonza(const Element& element) {
+  if (state_ != C2sState::kBound) return false;
+  return out_element(element);
+}
+
 void C2sStream::send_sm_request() {
   if (state_ != C2sState::kBound || !sm_) return;
-  output_.append("<r xmlns='urn:xmpp:sm:3'/>");
+  out_xml("<r xmlns='urn:xmpp:sm:3'/>");
 }
 
 void C2sStream::count_sent(size_t from, uint64_t tag) {
   if (!sm_ || state_ != C2sState::kBound) return;
-  sm_->record(tag, output_.substr(from));
+  sm_->record(tag, output_.substr(from), compact_);
   if (sm_->unacked_count() > config_.sm_max_unacked) {
     // Catalogue H55: a client that never acknowledges.
     stream_error(StreamCondition::kPolicyViolation, "too many unacknowledged stanzas",
@@ -598,7 +708,7 @@ void C2sStream::detach() {
   if (state_ == C2sState::kClosed) return;
   state_ = C2sState::kClosed;
   wipe_channel_bindings();
-  parser_.reset();
+  drop_parser();
   output_.clear();
   output_.shrink_to_fit();
 }
@@ -630,7 +740,8 @@ void C2sStream::start_tls() {
 
 void C2sStream::refuse_tls() {
   // RFC 6120 §5.4.2.2: <failure/>, then close the stream and the connection.
-  output_.append("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+  out_xml("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+  write_stream_close();
   finish("STARTTLS refused", /*clean=*/false, std::nullopt);
 }
 
@@ -642,7 +753,10 @@ void C2sStream::on_sasl(const Element& element) {
   context.encryption_required = config_.tls_required && !tls_active_;
   context.tls_exporter = tls_exporter_;
   context.tls_server_end_point = tls_server_end_point_;
-  C2sSaslResult result = sasl_.handle(element, context, output_);
+  // Direct compact mode negotiates SASL in frames (spec/compact.md §3.2).
+  std::string xml;
+  C2sSaslResult result = sasl_.handle(element, context, compact_ ? xml : output_);
+  if (compact_) out_xml(xml);
   switch (result.kind) {
     case C2sSaslResult::Kind::kContinue:
       return;
@@ -672,8 +786,12 @@ void C2sStream::restart_after_sasl() {
   // RFC 6120 §6.4.6: after <success/> both sides start a new stream with no
   // further data in between, so the parser is reset (with every buffered
   // byte) and the looser post-authentication limits apply from now on.
-  parser_.reset();
-  parser_.set_limits(config_.post_auth);
+  if (compact_) {
+    compact_in_->set_limits(config_.post_auth);
+  } else {
+    parser_.reset();
+    parser_.set_limits(config_.post_auth);
+  }
   document_started_ = false;
   header_sent_ = false;
   state_ = C2sState::kAwaitHeader;
@@ -755,8 +873,9 @@ void C2sStream::on_session(const Element& iq) {
 
 bool C2sStream::send_stanza(const Element& stanza, uint64_t tag) {
   if (state_ != C2sState::kBound) return false;
+  if (!compact_ && compact::is_receipts_batch(stanza) && send_expanded(stanza, tag)) return true;
   const size_t from = output_.size();
-  if (!serialize(stanza, output_, kClientNs)) return false;
+  if (!out_element(stanza)) return false;
   count_sent(from, tag);
   return true;
 }
@@ -764,15 +883,158 @@ bool C2sStream::send_stanza(const Element& stanza, uint64_t tag) {
 bool C2sStream::send_serialized(std::string_view xml, uint64_t tag) {
   if (state_ != C2sState::kBound) return false;
   const size_t from = output_.size();
-  output_.append(xml);
+  if (compact_) {
+    // spec/compact.md §6: the server translates; a stored stanza is XML.
+    std::unique_ptr<Element> e = parse_fragment(xml);
+    if (!e || !out_element(*e)) return false;
+  } else if (xml.find(compact::kCompactNs) != std::string_view::npos) {
+    // Perhaps a batch of receipts from a compact client (spec §9.2).
+    std::unique_ptr<Element> e = parse_fragment(xml);
+    if (e && compact::is_receipts_batch(*e) && send_expanded(*e, tag)) return true;
+    output_.append(xml);
+  } else {
+    output_.append(xml);
+  }
   count_sent(from, tag);
   return true;
 }
 
-void C2sStream::write_element(const Element& element) {
-  // Our own trees always serialize; a failure would leave |output_| as it was.
+bool C2sStream::send_compact_body(std::string_view body, uint64_t tag) {
+  if (state_ != C2sState::kBound) return false;
+  if (!compact_) {
+    compact::DecodeLimits limits;
+    limits.max_decoded_bytes = size_t{1} << 30;
+    limits.max_elements = size_t{1} << 20;
+    limits.max_attributes = 4096;
+    limits.max_depth = 256;
+    compact::DecodeError error;
+    std::unique_ptr<Element> e =
+        compact::decode_element(body, compact::CodecContext{config_.domain}, limits, error);
+    return e && send_stanza(*e, tag);
+  }
   const size_t from = output_.size();
-  [[maybe_unused]] bool ok = serialize(element, output_, kClientNs);
+  compact::append_body_frame(body, output_, compact_compress_);
+  count_sent(from, tag);
+  return true;
+}
+
+bool C2sStream::send_expanded(const Element& batch, uint64_t tag) {
+  // spec/compact.md §9.2: one standard message per receipt. Stream
+  // management counts each; the batch's tag goes with the last, so the
+  // stored batch is deleted only once the client has them all.
+  std::vector<std::unique_ptr<Element>> parts;
+  if (compact::expand_receipts_batch(batch, parts) == 0) return false;
+  for (size_t i = 0; i < parts.size() && state_ == C2sState::kBound; ++i) {
+    const size_t from = output_.size();
+    if (!out_element(*parts[i])) return false;
+    count_sent(from, i + 1 == parts.size() ? tag : 0);
+  }
+  return true;
+}
+
+bool C2sStream::out_element(const Element& element) {
+  if (compact_) {
+    return compact::append_element_frame(element, output_, codec_context(), compact_compress_);
+  }
+  return serialize(element, output_, kClientNs);
+}
+
+void C2sStream::out_xml(std::string_view xml) {
+  if (!compact_) {
+    output_.append(xml);
+    return;
+  }
+  std::vector<std::unique_ptr<Element>> elements;
+  [[maybe_unused]] bool ok = parse_fragments(xml, elements);
+  assert(ok);  // our own output
+  for (const auto& e : elements) out_element(*e);
+}
+
+void C2sStream::write_stream_close() {
+  if (compact_) {
+    compact::append_close_frame(output_);
+  } else {
+    output_.append("</stream:stream>");
+  }
+}
+
+compact::CodecContext C2sStream::codec_context() const {
+  return compact::CodecContext{compact_in_ ? std::string_view(compact_in_->domain())
+                                           : std::string_view(config_.domain)};
+}
+
+void C2sStream::drop_parser() {
+  if (compact_) {
+    compact_in_->reset();
+  } else {
+    parser_.reset();
+  }
+}
+
+void C2sStream::resend(const StreamManagement::Sent& s) {
+  if (s.compact == compact_) {
+    output_.append(s.xml);
+    return;
+  }
+  // The resumed stream speaks the other format (spec/compact.md §6).
+  std::unique_ptr<Element> e;
+  if (s.compact) {
+    compact::CompactDecoder d(config_.post_auth, config_.domain, true);
+    d.feed(s.xml);
+    if (std::optional<StreamEvent> ev = d.next(); ev && ev->type == StreamEvent::Type::kStanza) {
+      e = std::move(ev->stanza);
+    }
+  } else {
+    e = parse_fragment(s.xml);
+  }
+  if (e) out_element(*e);
+}
+
+void C2sStream::on_compact(const Element& element) {
+  // spec/compact.md §3.1.
+  auto failure = [&](std::string_view condition) {
+    out_xml("<failure xmlns='urn:xmppd:compact:1'><" + std::string(condition) + "/></failure>");
+  };
+  if (state_ != C2sState::kAwaitBind || !current_features().compact) {
+    failure("unexpected-request");
+    return;
+  }
+  if (element.attr_or("dictionary") != std::to_string(compact::dictionary_version())) {
+    failure("unsupported-dictionary");
+    return;
+  }
+  const std::string_view compression = element.attr_or("compression");
+  if (!compression.empty() &&
+      (compression != compact::kCompressionZstd || !config_.compact_compression)) {
+    failure("unsupported-compression");
+    return;
+  }
+  output_.append(compression.empty()
+                     ? "<compacted xmlns='urn:xmppd:compact:1'/>"
+                     : "<compacted xmlns='urn:xmppd:compact:1' compression='zstd'/>");
+  switch_to_compact(!compression.empty());
+}
+
+void C2sStream::switch_to_compact(bool compression) {
+  compact_ = true;
+  compact_compress_ = compression;
+  compact_in_ =
+      std::make_unique<compact::CompactDecoder>(config_.post_auth, config_.domain, compression);
+  // Bytes after <compact/> in the same read are the first frames (the
+  // parser was suspended right after the element).
+  const size_t tail =
+      static_cast<size_t>(std::min<uint64_t>(parser_.outstanding_bytes(), current_input_.size()));
+  if (tail > 0) compact_in_->feed(current_input_.substr(current_input_.size() - tail));
+  parser_.release();
+  C2sEvent ev;
+  ev.type = C2sEvent::Type::kCompact;
+  push(std::move(ev));
+}
+
+void C2sStream::write_element(const Element& element) {
+  // Our own trees always encode; a failure would leave |output_| as it was.
+  const size_t from = output_.size();
+  [[maybe_unused]] bool ok = out_element(element);
   assert(ok);
   // Stanzas the stream answers itself count for XEP-0198 too.
   if (sm_ && state_ == C2sState::kBound && element.ns() == kClientNs) count_sent(from, 0);
@@ -816,8 +1078,18 @@ void C2sStream::stream_error(StreamCondition condition, std::string reason, std:
   // closes the connection.
   if (state_ != C2sState::kAwaitTls) {
     // RFC 6120 §4.9.1.2: an error before our header follows a header.
-    if (!header_sent_) write_header();
+    if (!header_sent_ && !await_preface_) write_header();
     std::unique_ptr<Element> error = make_stream_error(condition, text, std::move(app_specific));
+    if (compact_) {
+      // spec/compact.md §3: the error element, then CLOSE. Before the
+      // preface nothing can be written that the client could read.
+      if (!await_preface_) {
+        compact::append_element_frame(*error, output_, codec_context(), false);
+        compact::append_close_frame(output_);
+      }
+      finish(std::move(reason), /*clean=*/false, condition);
+      return;
+    }
     // Written with the stream prefix our header declared (RFC 6120 §4.9.2).
     output_.append("<stream:error>");
     for (const Node& child : error->children()) {
@@ -833,7 +1105,7 @@ void C2sStream::finish(std::string reason, bool clean, std::optional<StreamCondi
   wipe_channel_bindings();
   // Drop the parser's buffers and any half-read stanza now rather than at
   // destruction: a closed stream may linger until its output is flushed.
-  parser_.reset();
+  drop_parser();
   C2sEvent ev;
   ev.type = C2sEvent::Type::kClosed;
   ev.reason = std::move(reason);

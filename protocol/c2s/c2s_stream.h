@@ -20,6 +20,12 @@
 //                          kAwaitBind --bind ok--> kBound
 //
 //   Any state --stream error, peer close, close()--> kClosed (terminal).
+//
+// The compact dialect (spec/compact.md §3) swaps the wire format, not the
+// states: negotiated with <compact/> in kAwaitBind, or from the first byte
+// on the direct port (preface, then OPEN frames where XML has headers).
+// Stanzas and events are the same in both formats; output written as XML
+// is translated to frames at this boundary.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +42,7 @@
 #include "protocol/c2s/c2s_sasl.h"
 #include "protocol/c2s/c2s_stanza_filter.h"
 #include "protocol/c2s/stream_management.h"
+#include "protocol/compact/compact_frames.h"
 #include "protocol/jid/jid.h"
 #include "protocol/stream_error.h"
 #include "protocol/xml/element.h"
@@ -89,11 +96,20 @@ class C2sStream {
   // The same for a stanza already serialized with jabber:client as the
   // default namespace (a queued one: it is never serialized twice).
   bool send_serialized(std::string_view xml, uint64_t tag = 0);
+  // The same for a stanza already in the compact element encoding (spec/
+  // compact.md §5; a stored one), with the stream's domain as stream
+  // domain: framed as it is for a compact client, decoded and serialized
+  // for an XML one.
+  bool send_compact_body(std::string_view body, uint64_t tag = 0);
   // XEP-0198: writes <a h='|h|'/>; the owner knows how many of the
   // client's stanzas it has handled. No-op without stream management.
   void send_sm_ack(uint32_t h);
   // XEP-0198: writes <r/>, asking the client for an acknowledgement.
   void send_sm_request();
+  // Writes a nonza (a top-level element that is not a stanza, such as
+  // spec/compact.md §9's <ack/>) in the stream's wire format; stream
+  // management does not count it. Only once bound; false otherwise.
+  bool send_nonza(const Element& element);
   // While the stream is closed but resumable (hibernated, XEP-0198 §5),
   // keeps |xml| as sent-but-unacknowledged so a resumption delivers it.
   // False when not resumable or at the unacknowledged cap.
@@ -127,7 +143,11 @@ class C2sStream {
   // Frees the XML parser's state while the stream is idle between stanzas
   // (StreamParser::hibernate); the owner calls it after a quiet period.
   // Only once bound: negotiation is short and restarts the parser anyway.
-  bool hibernate_parser() { return state_ == C2sState::kBound && parser_.hibernate(); }
+  bool hibernate_parser() { return state_ == C2sState::kBound && !compact_ && parser_.hibernate(); }
+  // spec/compact.md §3: the stream speaks the compact dialect (both ways),
+  // and whether zstd frames are on (§4.3).
+  bool compact() const { return compact_; }
+  bool compact_compression() const { return compact_compress_; }
 
   // Bytes to write to the client. The owner writes them and then clears
   // the string, preferably with clear_output(), which also returns a large
@@ -149,6 +169,25 @@ class C2sStream {
  private:
   bool check_document_start(std::string_view bytes);
   void drain_parser();
+  void drain_compact();
+  void on_stream_event(StreamEvent& ev);
+  bool receive_preface(std::string_view& bytes);
+  void on_compact(const Element& element);
+  void switch_to_compact(bool compression);
+  compact::CodecContext codec_context() const;
+  // Literal XML of complete elements, in the stream's wire format.
+  void out_xml(std::string_view xml);
+  // An element, in the stream's wire format; false if it cannot be encoded.
+  bool out_element(const Element& element);
+  // An XML client gets a batch of receipts as standard messages (spec/
+  // compact.md §9.2); false, writing nothing, if |batch| holds none.
+  bool send_expanded(const Element& batch, uint64_t tag);
+  void write_stream_close();
+  // The parser's buffers are no longer needed (restart, close, detach).
+  void drop_parser();
+  // Appends an unacknowledged stanza kept by stream management, translated
+  // if it was written in the other wire format (a resumption may switch).
+  void resend(const StreamManagement::Sent& sent);
   void on_header(const StreamHeader& header);
   void on_element(std::unique_ptr<Element> element);
   void on_negotiating(std::unique_ptr<Element> element);
@@ -201,6 +240,14 @@ class C2sStream {
   Jid jid_;
   std::unique_ptr<C2sStanzaFilter> filter_;  // once bound
   std::unique_ptr<StreamManagement> sm_;     // once <enable/>d or resumed
+
+  // spec/compact.md §3.
+  bool compact_ = false;
+  bool compact_compress_ = false;
+  bool await_preface_ = false;  // direct mode: the client's preface is not complete
+  std::string preface_;         // ... its bytes so far
+  std::unique_ptr<compact::CompactDecoder> compact_in_;
+  std::string_view current_input_;  // the bytes receive() is parsing (for the switch)
 };
 
 }  // namespace xd::protocol

@@ -23,7 +23,8 @@ class StreamManagement {
  public:
   struct Sent {
     uint64_t tag = 0;
-    std::string xml;
+    std::string xml;       // the bytes as written: XML, or a compact frame
+    bool compact = false;  // |xml| is a compact frame (spec/compact.md §4)
   };
   enum class AckResult {
     kOk,
@@ -41,9 +42,9 @@ class StreamManagement {
   explicit StreamManagement(uint32_t base) : sent_(base), acked_(base) {}
 
   // A stanza was sent (or, while detached, would have been).
-  void record(uint64_t tag, std::string xml) {
+  void record(uint64_t tag, std::string xml, bool compact = false) {
     ++sent_;
-    unacked_.push_back(Sent{tag, std::move(xml)});
+    unacked_.push_back(Sent{tag, std::move(xml), compact});
   }
 
   // The client acknowledged |h| stanzas in total. On kOk appends the tags

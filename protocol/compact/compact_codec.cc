@@ -232,8 +232,11 @@ bool encodable_name(std::string_view s) { return valid_ncname(s); }
 }  // namespace
 
 void encode_value(std::string_view s, std::string& out, const CodecContext& context) {
+  // spec §5.10: the JID form is considered for anything with '@' or '/',
+  // and for the stream domain itself (a server's 'from').
   if (s.empty() || find_token(s) != 0 ||
-      (s.find('@') == std::string_view::npos && s.find('/') == std::string_view::npos)) {
+      (s.find('@') == std::string_view::npos && s.find('/') == std::string_view::npos &&
+       !stream_domain(s, context))) {
     encode_plain_value(s, out);
     return;
   }

@@ -61,20 +61,24 @@ PrefaceResult parse_preface(std::string_view bytes, Preface& out) {
   return PrefaceResult::kOk;
 }
 
-bool append_element_frame(const Element& element, std::string& out, const CodecContext& context,
-                          bool compress) {
-  std::string& body = scratch();
-  body.clear();
-  if (!encode_element(element, body, context)) return false;
+void append_body_frame(std::string_view body, std::string& out, bool compress) {
   if (compress && body.size() >= kMinCompressBytes) {
     std::string packed;
     append_varint(packed, static_cast<uint32_t>(body.size()));
     if (compress_body(body, packed) && packed.size() < body.size()) {
       append_frame(out, static_cast<uint8_t>(FrameKind::kElement) | kFrameCompressed, packed);
-      return true;
+      return;
     }
   }
   append_frame(out, static_cast<uint8_t>(FrameKind::kElement), body);
+}
+
+bool append_element_frame(const Element& element, std::string& out, const CodecContext& context,
+                          bool compress) {
+  std::string& body = scratch();
+  body.clear();
+  if (!encode_element(element, body, context)) return false;
+  append_body_frame(body, out, compress);
   if (body.capacity() > kBufferKeepBytes) body = std::string();
   return true;
 }
@@ -180,7 +184,8 @@ std::optional<StreamEvent> CompactDecoder::next() {
       if (!decompress_body(
               std::string_view(reinterpret_cast<const char*>(q), static_cast<size_t>(qend - q)),
               size, inflated_)) {
-        return error(StreamCondition::kBadFormat, "compressed body does not decompress to its size");
+        return error(StreamCondition::kBadFormat,
+                     "compressed body does not decompress to its size");
       }
       body = inflated_;
     }
@@ -201,8 +206,7 @@ std::optional<StreamEvent> CompactDecoder::next() {
         const CodecContext ctx{domain_};
         auto root = decode_element(body, ctx, decode_limits(limits_), err, kStreamNsView);
         if (!root) return error(err.condition, "stream header: " + err.detail);
-        if (root->ns() != kStreamNsView || root->name() != "stream" ||
-            !root->children().empty()) {
+        if (root->ns() != kStreamNsView || root->name() != "stream" || !root->children().empty()) {
           return error(StreamCondition::kBadFormat, "OPEN frame is not a stream header");
         }
         StreamEvent ev;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "protocol/compact/compact_codec.h"
 #include "protocol/xml/element.h"
@@ -36,6 +37,9 @@ PrefaceResult parse_preface(std::string_view bytes, Preface& out);
 // cannot be encoded (a name or text the XML serializer would refuse too).
 bool append_element_frame(const Element& element, std::string& out, const CodecContext& context,
                           bool compress);
+// The same for an element already encoded (spec §5): |body| is framed as
+// it is, compressed when that makes it smaller.
+void append_body_frame(std::string_view body, std::string& out, bool compress);
 // spec §4.2: an OPEN frame: the stream header with |attrs| (to, from, id,
 // version, xml:lang).
 void append_open_frame(const Element& header, std::string& out, const CodecContext& context);
@@ -54,6 +58,7 @@ class CompactDecoder {
   void set_compression(bool allowed) { compression_ = allowed; }
   // The stream domain for JIDs (§5.8); direct mode learns it from OPEN.
   void set_domain(std::string domain) { domain_ = std::move(domain); }
+  const std::string& domain() const { return domain_; }
 
   // Buffers |bytes|; frames are decoded by next(). The owner drains with
   // next() after every feed, so at most one partial frame plus one read

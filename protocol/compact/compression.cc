@@ -74,8 +74,8 @@ bool compress_body(std::string_view body, std::string& out) {
   Contexts& t = contexts();
   const size_t bound = ZSTD_compressBound(body.size());
   t.scratch.resize(bound);
-  const size_t n = ZSTD_compress_usingCDict(t.c, t.scratch.data(), bound, body.data(),
-                                            body.size(), digested().cdict);
+  const size_t n = ZSTD_compress_usingCDict(t.c, t.scratch.data(), bound, body.data(), body.size(),
+                                            digested().cdict);
   if (ZSTD_isError(n) || n < sizeof kZstdMagic) return false;
   // The magic number is not sent (spec §4.3).
   out.append(t.scratch.data() + sizeof kZstdMagic, n - sizeof kZstdMagic);
@@ -86,6 +86,12 @@ bool decompress_body(std::string_view compressed, size_t size, std::string& out)
   Contexts& t = contexts();
   t.scratch.assign(reinterpret_cast<const char*>(kZstdMagic), sizeof kZstdMagic);
   t.scratch.append(compressed);
+  // Exactly one zstd frame (spec §4.3): a second frame or a skippable one
+  // after it is not part of the format.
+  if (ZSTD_findFrameCompressedSize(t.scratch.data(), t.scratch.size()) != t.scratch.size()) {
+    out.clear();
+    return false;
+  }
   out.resize(size);
   const size_t n = ZSTD_decompress_usingDDict(t.d, out.data(), size, t.scratch.data(),
                                               t.scratch.size(), digested().ddict);

@@ -1,6 +1,10 @@
 #include "protocol/compact/text_rules.h"
 
+#include <expat.h>
+
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 namespace xd::protocol::compact {
 namespace {
@@ -65,6 +69,18 @@ bool is_name_char(uint32_t c) {
   return c == 0xB7 || (c >= 0x300 && c <= 0x36F) || (c >= 0x203F && c <= 0x2040);
 }
 
+// Rare (names are nearly always tokens or ASCII), so a parser per call.
+bool expat_accepts_name(std::string_view name) {
+  XML_Parser p = XML_ParserCreate("UTF-8");
+  if (!p) abort();  // OOM: an environment failure
+  std::string doc = "<";
+  doc.append(name);
+  doc.append("/>");
+  const bool ok = XML_Parse(p, doc.data(), static_cast<int>(doc.size()), 1) == XML_STATUS_OK;
+  XML_ParserFree(p);
+  return ok;
+}
+
 }  // namespace
 
 bool valid_xml_text(std::string_view s) {
@@ -85,14 +101,16 @@ bool valid_ncname(std::string_view s) {
   if (s.empty()) return false;
   size_t i = 0;
   bool first = true;
+  bool ascii = true;
   while (i < s.size()) {
     const int32_t cp = next_code_point(s, i);
     if (cp < 0) return false;
     const auto c = static_cast<uint32_t>(cp);
     if (first ? !is_name_start(c) : !is_name_char(c)) return false;
+    ascii = ascii && c < 0x80;
     first = false;
   }
-  return true;
+  return ascii || expat_accepts_name(s);
 }
 
 }  // namespace xd::protocol::compact

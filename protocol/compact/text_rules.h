@@ -14,8 +14,11 @@ namespace xd::protocol::compact {
 // C0 control but TAB, LF and CR, no U+FFFE or U+FFFF.
 bool valid_xml_text(std::string_view s);
 
-// An XML 1.0 (fifth edition) Name without ':' (an NCName, Namespaces in
-// XML §3), in well-formed UTF-8.
+// An NCName (Namespaces in XML §3) as this server's XML parser accepts it:
+// ASCII names by the XML 1.0 rules directly; a name with other characters
+// is handed to expat, whose name tables (XML 1.0 fourth edition) are
+// narrower than the fifth edition's, so a compact client cannot send a name
+// that an XML peer of the same server could not (catalogue J65).
 bool valid_ncname(std::string_view s);
 
 }  // namespace xd::protocol::compact

@@ -57,10 +57,10 @@ inline constexpr uint16_t kPrimaryTokens = 235;
 inline constexpr uint16_t kMaxTokens = 235 + 256;
 
 // spec §5.1: the element header byte.
-inline constexpr uint8_t kHdrAttrMask = 0x0F;    // attribute count 0..14; 15 = varint follows
+inline constexpr uint8_t kHdrAttrMask = 0x0F;  // attribute count 0..14; 15 = varint follows
 inline constexpr uint8_t kHdrAttrEscape = 0x0F;
-inline constexpr uint8_t kHdrNamespace = 0x10;   // an explicit namespace follows the name
-inline constexpr uint8_t kHdrChildren = 0x20;    // a child count and the children follow
+inline constexpr uint8_t kHdrNamespace = 0x10;  // an explicit namespace follows the name
+inline constexpr uint8_t kHdrChildren = 0x20;   // a child count and the children follow
 inline constexpr uint8_t kHdrReserved = 0xC0;
 
 // spec §5.8: the JID flags byte.

@@ -1,8 +1,15 @@
 #include "protocol/xml/fragment_parser.h"
 
-namespace xd::protocol {
+#include <cstdint>
 
-std::unique_ptr<Element> parse_fragment(std::string_view xml, const ParserLimits& limits) {
+namespace xd::protocol {
+namespace {
+
+// Parses |xml| as the content of a jabber:client stream whose header binds
+// the 'stream' prefix. Appends at most |max| elements; false, with |out| as
+// it was, on an error or more than |max| elements.
+bool parse_sequence(std::string_view xml, std::vector<std::unique_ptr<Element>>& out,
+                    const ParserLimits& limits, size_t max) {
   StreamParser parser(limits);
   parser.feed(
       "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
@@ -10,22 +17,39 @@ std::unique_ptr<Element> parse_fragment(std::string_view xml, const ParserLimits
   parser.feed("</stream:stream>");
   // Reparse deferral may hold the tail back until told there is no more.
   parser.flush();
-  std::unique_ptr<Element> out;
+  const size_t mark = out.size();
   while (auto ev = parser.next()) {
     switch (ev->type) {
       case StreamEvent::Type::kStreamOpen:
-        break;
+        continue;
       case StreamEvent::Type::kStanza:
-        if (out) return nullptr;  // more than one element
-        out = std::move(ev->stanza);
+        if (out.size() - mark < max) {
+          out.push_back(std::move(ev->stanza));
+          continue;
+        }
         break;
       case StreamEvent::Type::kStreamClose:
-        return out;
+        return true;
       case StreamEvent::Type::kError:
-        return nullptr;
+        break;
     }
+    break;
   }
-  return nullptr;
+  out.resize(mark);
+  return false;
+}
+
+}  // namespace
+
+std::unique_ptr<Element> parse_fragment(std::string_view xml, const ParserLimits& limits) {
+  std::vector<std::unique_ptr<Element>> one;
+  if (!parse_sequence(xml, one, limits, 1) || one.size() != 1) return nullptr;
+  return std::move(one.front());
+}
+
+bool parse_fragments(std::string_view xml, std::vector<std::unique_ptr<Element>>& out,
+                     const ParserLimits& limits) {
+  return parse_sequence(xml, out, limits, SIZE_MAX);
 }
 
 }  // namespace xd::protocol

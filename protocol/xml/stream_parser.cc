@@ -357,6 +357,20 @@ bool StreamParser::hibernate() {
   return true;
 }
 
+void StreamParser::release() {
+  assert(!in_expat_);
+  if (parser_) XML_ParserFree(xp(parser_));
+  parser_ = nullptr;
+  state_ = State::kErrorReported;
+  stanza_.reset();
+  open_.clear();
+  pending_.clear();
+  backlog_ = std::string();
+  replay_header_ = std::string();
+  head_ = std::string();
+  header_ = StreamHeader{};
+}
+
 // Re-creates expat after hibernate() and replays the stream header so the
 // namespace context (stream prefix, content namespace) is as it was. The
 // header's event is swallowed: the owner saw the real one long ago.

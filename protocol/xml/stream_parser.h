@@ -109,6 +109,10 @@ class StreamParser {
   // hibernated.
   bool hibernate();
   bool hibernating() const { return parser_ == nullptr; }
+  // Frees expat and every buffer for good: the stream switched to another
+  // wire format (spec/compact.md §3). Input is ignored from now on; only
+  // reset() or destruction may follow.
+  void release();
 
   // Stream restart (after STARTTLS or SASL success, RFC 6120 §4.3.3): a
   // fresh document, every handler reinstalled (XML_ParserReset clears

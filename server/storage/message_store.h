@@ -27,7 +27,7 @@ struct QueuedStanza {
   std::string user;  // recipient's enforced localpart
   uint64_t seq = 0;
   uint64_t stamp_ms = 0;  // wall clock when the server accepted it (ms since epoch)
-  std::string xml;        // serialized with jabber:client as the default namespace
+  std::string data;       // the message in its stored form (server/stored_stanza.h)
 };
 
 // A request to queue one stanza, and what became of it.

@@ -27,6 +27,7 @@ class Server:
         self.domain = domain
         self.port = free_port()
         self.tls_port = free_port()
+        self.compact_port = free_port()  # spec/compact.md §3.2
         if workdir is None:
             self.tmp = tempfile.TemporaryDirectory(prefix="xmppd-it-")
             base = self.tmp.name
@@ -43,6 +44,7 @@ class Server:
             "--domain", domain,
             "--listen", f"127.0.0.1:{self.port}",
             "--tls-listen", f"127.0.0.1:{self.tls_port}",
+            "--compact-listen", f"127.0.0.1:{self.compact_port}",
             "--data", self.data,
             "--cert", os.path.join(CERTS, "server.pem"),
             "--key", os.path.join(CERTS, "server.key"),

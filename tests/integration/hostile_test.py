@@ -519,6 +519,187 @@ def c_sigterm_system_shutdown(server):
 
 # The I60 case runs xmppd with this RLIMIT_NOFILE (soft and hard).
 FD_LIMIT = 256
+
+# ------------------------------------------------ catalogue J: the compact dialect
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "client", "slixmpp_compact"))
+from xmppd_compact import codec as cc  # noqa: E402  (the dialect's Python codec)
+
+
+class CompactRaw(Raw):
+    """A raw client that negotiates the compact dialect after TLS and SASL
+    (spec/compact.md §3.1) and then speaks frames."""
+
+    def compact_login(self, server, user, password):
+        self.starttls(server)
+        token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+        self.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+        check("<success" in self.read(until="/>"), "PLAIN login")
+        self.send(HEADER.format(to=server.domain))
+        features = self.read(until="</stream:features>")
+        check("urn:xmppd:compact:1" in features, f"the dialect is offered: {features}")
+        self.send("<compact xmlns='urn:xmppd:compact:1' dictionary='1' compression='zstd'/>")
+        check("<compacted" in self.read(until="/>"), "compacted")
+        self.codec = cc.Codec(domain=server.domain)
+        self.frames = cc.FrameDecoder(self.codec, compression=True)
+        self.encoder = cc.FrameEncoder(self.codec, compress=True)
+        self.send_xml("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+        reply = self.events(until=lambda e: e.element is not None and e.element.name == "iq")
+        check(any(e.element is not None and e.element.attr("type") == "result" for e in reply),
+              "bound over frames")
+
+    def send_xml(self, xml):
+        for e in cc.parse_xml(xml):
+            self.send(self.encoder.element_frame(e))
+
+    def events(self, until=None, timeout=10):
+        """Frames from the server until |until(event)|, a close, or the timeout."""
+        out = []
+        self.sock.settimeout(0.2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.sock.recv(65536)
+            except (socket.timeout, ssl.SSLWantReadError):
+                continue
+            except (ConnectionResetError, ssl.SSLError):
+                self.closed = True
+                break
+            if not chunk:
+                self.closed = True
+                break
+            self.frames.feed(chunk)
+            for ev in self.frames.events():
+                out.append(ev)
+                if until and until(ev):
+                    return out
+        return out
+
+    def stream_error(self, timeout=10):
+        """The condition of the stream error frame, after which the server
+        sends CLOSE and closes the connection."""
+        evs = self.events(until=lambda e: e.type == "close", timeout=timeout)
+        check(evs and evs[-1].type == "close", f"CLOSE after the error: {evs}")
+        self.read(timeout=2, until="\x00never")
+        check(self.closed, "the server closed the connection")
+        for ev in evs:
+            if ev.element is not None and ev.element.name == "error":
+                for child in ev.element.children:
+                    if isinstance(child, cc.Element) and child.name != "text":
+                        return child.name
+        return ""
+
+
+def proc_usage(server):
+    """(CPU seconds, RSS KiB) of the xmppd process."""
+    with open(f"/proc/{server.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return cpu, rss
+
+
+def compact_canary(server):
+    """A pair of clients, one compact and one XML, still exchange a message."""
+    add_user(server, "canary1", "canary-pw")
+    add_user(server, "canary2", "canary-pw")
+    a = CompactRaw(server.port)
+    a.compact_login(server, "canary1", "canary-pw")
+    b = Raw(server.port)
+    check("<jid>" in b.login(server, "canary2", "canary-pw", "r"), "XML canary bound")
+    b.send("<presence/>")
+    a.send_xml(f"<message to='canary2@{server.domain}/r' type='chat'><body>still here</body></message>")
+    # The catch-up markers come first (spec/delivery.md §4), then the message.
+    check("still here" in b.read(until="still here"), "the canary message crossed the dialects")
+
+
+_hostile_users = iter(range(1000))
+
+
+def compact_mallory(server):
+    user = f"mallory{next(_hostile_users)}"
+    add_user(server, user)
+    c = CompactRaw(server.port)
+    c.compact_login(server, user, "pw-" + "x" * 8)
+    return c
+
+
+def c_j63_decompression_bomb(server):
+    """A compressed frame that expands to 1 GiB claims its size up front: it
+    is refused before any output (policy-violation), within 100 ms of
+    server CPU and without the RSS growing by the cap."""
+    import zstandard
+    body = b"\x20\x02\x01\xf0" + cc.varint(1 << 30)  # one text node of 1 GiB ...
+    z = zstandard.ZstdCompressor(level=3).compressobj()
+    packed = z.compress(body)
+    chunk = b" " * (1 << 20)
+    for _ in range(1024):
+        packed += z.compress(chunk)
+    packed += z.flush()
+    packed = packed[4:]  # the wire omits the zstd magic (spec §4.3)
+    check(len(packed) < 100 * 1024, f"a small bomb: {len(packed)} bytes")
+    c = compact_mallory(server)
+    payload = cc.frame(cc.KIND_ELEMENT | cc.FRAME_COMPRESSED,
+                       cc.varint(len(body) + (1 << 30)) + packed)
+    cpu0, rss0 = proc_usage(server)
+    c.send(payload)
+    got = c.stream_error()
+    cpu1, rss1 = proc_usage(server)
+    check(got == "policy-violation", f"policy-violation, got {got!r}")
+    # 100 ms plus one scheduler tick of measurement slack.
+    check(cpu1 - cpu0 < 0.11, f"server CPU {cpu1 - cpu0:.3f} s")
+    check(rss1 - rss0 < 2 * 256, f"RSS grew {rss1 - rss0} KiB")
+    # The same bomb claiming a small size: the output stops at the claim.
+    c2 = compact_mallory(server)
+    c2.send(cc.frame(cc.KIND_ELEMENT | cc.FRAME_COMPRESSED, cc.varint(1000) + packed))
+    got = c2.stream_error()
+    check(got == "bad-format", f"a lying size is bad-format, got {got!r}")
+    compact_canary(server)
+
+
+def c_j64_hostile_framing(server):
+    """Each hostile frame gets its exact stream error and the connection is
+    closed; other users are unaffected (spec/compact.md §10)."""
+    cases = [
+        (b"\xff\xff\xff\xff\x0f", "policy-violation"),               # length 2^32 - 1
+        (b"\x80\x80\x80\x80\x80\x80", "bad-format"),                 # a 6-byte varint
+        (b"\x04\x00\x00\xec\xff", "bad-format"),                     # token 491: out of range
+        (b"\x08\x00\x20\x02\x01\xf0\x02\xc3\x28", "not-well-formed"),  # invalid UTF-8
+        (b"\x07\x00\x20\x02\x01\xf0\x01\x00", "not-well-formed"),     # NUL in text
+        (b"\x07\x00\x20\x02\x01\xf0\x05\x61", "bad-format"),          # a length beyond the frame
+        (b"\x0b\x00\x00\xf0\x07<script", "not-well-formed"),          # '<' in an element name
+        (b"\x02\x08\x00", "bad-format"),                             # a reserved flag
+    ]
+    for payload, condition in cases:
+        c = compact_mallory(server)
+        c.send(payload)
+        got = c.stream_error()
+        check(got == condition, f"{payload!r}: stream error {condition}, got {got!r}")
+    compact_canary(server)
+
+
+def c_j65_no_smuggling_into_xml(server):
+    """Text from a compact client that looks like markup reaches an XML
+    client escaped: one message, the text intact (catalogue J65)."""
+    add_user(server, "victim", "victim-pw")
+    v = Raw(server.port)
+    check("<jid>" in v.login(server, "victim", "victim-pw", "r"), "victim bound")
+    v.send("<presence/>")
+    m = compact_mallory(server)
+    evil = "</body></message><message to='victim@localhost' from='admin@localhost'><body>owned"
+    m.send_xml(f"<message to='victim@{server.domain}/r' type='chat'><body>"
+               + evil.replace("&", "&amp;").replace("<", "&lt;") + "</body></message>")
+    got = v.read(until="owned</body>")
+    check("&lt;/body&gt;&lt;/message&gt;&lt;message" in got, f"escaped: {got}")
+    check("<message to='victim@localhost' from='admin@localhost'>" not in got,
+          f"no forged stanza: {got}")
+    check(got.count("<body>") == 1, f"one body: {got}")
+
+
+
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
 EXTRA_ARGS = {"i56_negotiation_timeout": ["--set", "negotiation_timeout_s=1"],
               "i62_idle_peer_pinged_then_closed": ["--set", "idle_ping_s=1", "--set", "idle_close_s=1"],

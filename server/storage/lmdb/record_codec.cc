@@ -249,7 +249,7 @@ std::string encode_queued(const QueuedStanza& stanza) {
   w.u8(kQueuedRecordV1);
   w.u64(stanza.stamp_ms);
   w.str(stanza.user);
-  w.str(stanza.xml);
+  w.str(stanza.data);
   return w.take();
 }
 
@@ -259,8 +259,8 @@ StorageError decode_queued(std::string_view bytes, QueuedStanza& out) {
   QueuedStanza q;
   q.stamp_ms = r.u64();
   q.user = r.str();
-  q.xml = r.str();
-  if (!r.done() || validate_username(q.user) != StorageError::kOk || q.xml.empty()) {
+  q.data = r.str();
+  if (!r.done() || validate_username(q.user) != StorageError::kOk || q.data.empty()) {
     return StorageError::kCorrupt;
   }
   q.seq = out.seq;

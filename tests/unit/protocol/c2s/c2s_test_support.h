@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,12 +19,15 @@
 #include "protocol/c2s/c2s_config.h"
 #include "protocol/c2s/c2s_host.h"
 #include "protocol/c2s/c2s_stream.h"
+#include "protocol/compact/compact_frames.h"
+#include "protocol/compact/wire.h"
 #include "protocol/jid/jid.h"
 #include "protocol/sasl/base64.h"
 #include "protocol/sasl/scram.h"
 #include "protocol/stanza_error.h"
 #include "protocol/stream_error.h"
 #include "protocol/xml/element.h"
+#include "protocol/xml/fragment_parser.h"
 #include "protocol/xml/serializer.h"
 #include "protocol/xml/stream_parser.h"
 
@@ -154,16 +158,59 @@ class Client {
     }
   }
 
+  // Sends complete XML elements in the client's wire format: as frames once
+  // the stream is compact (spec/compact.md §3).
+  void send_xml(std::string_view xml, size_t chunk = 0) {
+    if (!compact_) {
+      send(xml, chunk);
+      return;
+    }
+    std::vector<std::unique_ptr<Element>> parsed;
+    REQUIRE(parse_fragments(xml, parsed));
+    std::string frames;
+    for (const auto& e : parsed) {
+      REQUIRE(compact::append_element_frame(*e, frames, compact::CodecContext{"example.com"},
+                                            compression_));
+    }
+    send(frames, chunk);
+  }
+  // Direct compact mode (spec §3.2): the server's output starts with its
+  // preface, then frames.
+  void expect_compact_direct() {
+    // The client knows the domain it addresses in its OPEN frame (spec §5.8).
+    compact_ =
+        std::make_unique<compact::CompactDecoder>(post_auth_parser_limits(), "example.com", true);
+    preface_pending_ = true;
+  }
+  bool client_compact() const { return compact_ != nullptr; }
+  std::string server_preface;
+
   // Collects output and events.
   void pump() {
     std::string out = stream_->output();
     stream_->clear_output();
     wire += out;
-    if (!out.empty() && !parser_failed_) {
-      parser_.feed(out);
+    std::string_view rest = out;
+    if (preface_pending_ && !rest.empty()) {
+      const size_t take = std::min(rest.size(), size_t{5} - server_preface.size());
+      server_preface.append(rest.substr(0, take));
+      rest.remove_prefix(take);
+      preface_pending_ = server_preface.size() < 5;
+    }
+    if (compact_ && !rest.empty()) {
+      compact_->feed(rest);
+      drain_compact();
+    } else if (!rest.empty() && !parser_failed_) {
+      current_ = rest;
+      parser_.feed(rest);
       drain_client_parser();
-      parser_.flush();
-      drain_client_parser();
+      if (!compact_) {
+        parser_.flush();
+        drain_client_parser();
+      } else {
+        drain_compact();
+      }
+      current_ = {};
     }
     while (auto ev = stream_->next_event()) {
       if (ev->type == C2sEvent::Type::kClosed) {
@@ -366,6 +413,28 @@ class Client {
   std::optional<StreamCondition> closed_error;
 
  private:
+  void drain_compact() {
+    while (auto ev = compact_->next()) {
+      switch (ev->type) {
+        case StreamEvent::Type::kStreamOpen:
+          header_seen_ = true;
+          ++headers_;
+          header_ = ev->header;
+          break;
+        case StreamEvent::Type::kStanza:
+          elements.push_back(std::move(ev->stanza));
+          break;
+        case StreamEvent::Type::kStreamClose:
+          server_closed_ = true;
+          break;
+        case StreamEvent::Type::kError:
+          FAIL("the server wrote a malformed frame: " << ev->detail);
+          parser_failed_ = true;
+          return;
+      }
+    }
+  }
+
   void drain_client_parser() {
     while (auto ev = parser_.next()) {
       switch (ev->type) {
@@ -377,7 +446,18 @@ class Client {
         case StreamEvent::Type::kStanza: {
           const bool restart = ev->stanza->is("proceed", "urn:ietf:params:xml:ns:xmpp-tls") ||
                                ev->stanza->is("success", kSaslNs);
+          const bool compacted = ev->stanza->is("compacted", compact::kCompactNs);
+          if (compacted) {
+            // spec/compact.md §3.1: frames from the next byte on.
+            compression_ = ev->stanza->attr_or("compression") == "zstd";
+            compact_ = std::make_unique<compact::CompactDecoder>(post_auth_parser_limits(),
+                                                                 "example.com", compression_);
+            const size_t tail = static_cast<size_t>(
+                std::min<uint64_t>(parser_.outstanding_bytes(), current_.size()));
+            if (tail) compact_->feed(current_.substr(current_.size() - tail));
+          }
           elements.push_back(std::move(ev->stanza));
+          if (compacted) return;
           if (restart) {
             // The server's next header starts a new document.
             parser_.reset();
@@ -400,6 +480,10 @@ class Client {
   C2sConfig config_;
   std::unique_ptr<C2sStream> stream_;
   StreamParser parser_{post_auth_parser_limits()};
+  std::unique_ptr<compact::CompactDecoder> compact_;
+  bool compression_ = false;
+  bool preface_pending_ = false;
+  std::string_view current_;
   bool parser_failed_ = false;
   bool header_seen_ = false;
   bool server_closed_ = false;

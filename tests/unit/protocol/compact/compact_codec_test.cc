@@ -1,11 +1,12 @@
 // The compact element codec (spec/compact.md §5): value encodings byte for
 // byte, the XML -> compact -> XML round trip, and every decoding rule of
 // §5.9 and §10 with its stream condition.
+#include "protocol/compact/compact_codec.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "protocol/compact/compact_codec.h"
 #include "protocol/compact/dictionary.h"
 #include "protocol/compact/wire.h"
 #include "protocol/xml/fragment_parser.h"
@@ -111,20 +112,24 @@ TEST_CASE("compact values: hex ties resolve to nibbles, lowercase otherwise") {
 }
 
 TEST_CASE("compact round trip: stanzas the server routes come back equal") {
-  round_trip("<message to='bob@example.com/phone' type='chat' id='8f3a9c1e'>"
-             "<body>See you at 7? &lt;b&gt; &amp; 'quotes'</body>"
-             "<request xmlns='urn:xmpp:receipts'/><markable xmlns='urn:xmpp:chat-markers:0'/>"
-             "<origin-id xmlns='urn:xmpp:sid:0' id='5c0b0e1a-3f7e-4d7e-9a2b-0e6f6c7d8e9f'/>"
-             "</message>");
-  round_trip("<presence xml:lang='de'><show>away</show><status>Bin weg ☕ 🍰</status>"
-             "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://x' "
-             "ver='q07IKJEyjvHSyhy//CH0CxmKi8w='/></presence>");
-  round_trip("<iq type='result' id='r1'><query xmlns='jabber:iq:roster'>"
-             "<item jid='carol@example.org' subscription='both' name='Carol'>"
-             "<group>Friends</group></item></query></iq>");
+  round_trip(
+      "<message to='bob@example.com/phone' type='chat' id='8f3a9c1e'>"
+      "<body>See you at 7? &lt;b&gt; &amp; 'quotes'</body>"
+      "<request xmlns='urn:xmpp:receipts'/><markable xmlns='urn:xmpp:chat-markers:0'/>"
+      "<origin-id xmlns='urn:xmpp:sid:0' id='5c0b0e1a-3f7e-4d7e-9a2b-0e6f6c7d8e9f'/>"
+      "</message>");
+  round_trip(
+      "<presence xml:lang='de'><show>away</show><status>Bin weg ☕ 🍰</status>"
+      "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://x' "
+      "ver='q07IKJEyjvHSyhy//CH0CxmKi8w='/></presence>");
+  round_trip(
+      "<iq type='result' id='r1'><query xmlns='jabber:iq:roster'>"
+      "<item jid='carol@example.org' subscription='both' name='Carol'>"
+      "<group>Friends</group></item></query></iq>");
   // Mixed content, namespaced attributes, an unknown namespace, many attributes.
-  round_trip("<message><x xmlns='urn:example:x' xmlns:p='urn:example:p' p:a='1' b='2'>"
-             "one<y/>two<z>three</z> four </x></message>");
+  round_trip(
+      "<message><x xmlns='urn:example:x' xmlns:p='urn:example:p' p:a='1' b='2'>"
+      "one<y/>two<z>three</z> four </x></message>");
   std::string many = "<message";
   for (int i = 0; i < 20; ++i) many += " a" + std::to_string(i) + "='v" + std::to_string(i) + "'";
   many += "/>";
@@ -160,8 +165,7 @@ TEST_CASE("compact decode: structural violations are bad-format (spec §10)") {
   // A JID inside a JID; the stream-domain flag without a stream domain.
   CHECK(decode_error(bytes({0x01, 0x02, 0x05, 0xED, 0x00, 0xED, 0x00, 0x0A})) ==
         StreamCondition::kBadFormat);
-  CHECK(decode_error(bytes({0x01, 0x02, 0x05, 0xED, 0x04}), {}, "") ==
-        StreamCondition::kBadFormat);
+  CHECK(decode_error(bytes({0x01, 0x02, 0x05, 0xED, 0x04}), {}, "") == StreamCondition::kBadFormat);
   // Duplicate attribute; xmlns smuggled as an attribute.
   CHECK(decode_error(bytes({0x02, 0x02, 0x05, 0x0A, 0x05, 0x0B})) == StreamCondition::kBadFormat);
   CHECK(decode_error(bytes({0x01, 0x02, 0xF0, 0x05, 'x', 'm', 'l', 'n', 's', 0x0A})) ==
@@ -217,8 +221,8 @@ TEST_CASE("compact decode: limits are policy-violation, checked before allocatio
   // Depth and element count.
   DecodeLimits shallow;
   shallow.max_depth = 3;
-  std::string deep = bytes({0x20, 0x02, 0x01, 0xF2, 0x20, 0x09, 0x01, 0xF2, 0x20, 0x09, 0x01,
-                            0xF2, 0x00, 0x09});
+  std::string deep =
+      bytes({0x20, 0x02, 0x01, 0xF2, 0x20, 0x09, 0x01, 0xF2, 0x20, 0x09, 0x01, 0xF2, 0x00, 0x09});
   CHECK(decode_error(deep, shallow) == StreamCondition::kPolicyViolation);
   DecodeLimits few;
   few.max_elements = 2;

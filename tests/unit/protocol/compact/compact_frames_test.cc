@@ -1,12 +1,13 @@
 // Compact framing (spec/compact.md §3.2, §4): the preface, frame kinds,
 // compression, and the decoder's StreamEvents, including every framing
 // violation of catalogue J63/J64 with its condition.
+#include "protocol/compact/compact_frames.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
 
-#include "protocol/compact/compact_frames.h"
 #include "protocol/compact/compression.h"
 #include "protocol/compact/wire.h"
 #include "protocol/xml/fragment_parser.h"

@@ -117,8 +117,8 @@ StoreRequest request(MessageStore& s, std::string user, uint64_t stamp_ms = 1000
   r.stanza.user = std::move(user);
   r.stanza.seq = s.allocate_seq();
   r.stanza.stamp_ms = stamp_ms;
-  r.stanza.xml = "<message to='" + r.stanza.user + "@example.com'><body>" +
-                 std::to_string(r.stanza.seq) + "</body></message>";
+  r.stanza.data = "<message to='" + r.stanza.user + "@example.com'><body>" +
+                  std::to_string(r.stanza.seq) + "</body></message>";
   r.dedupe_key = std::move(key);
   return r;
 }
@@ -210,7 +210,7 @@ TEST_SUITE("storage.message_store") {
     CHECK(out[0].user == "ab");
     CHECK(out[0].seq == reqs[1].stanza.seq);
     CHECK(out[0].stamp_ms == 1000);
-    CHECK(out[0].xml == reqs[1].stanza.xml);
+    CHECK(out[0].data == reqs[1].stanza.data);
 
     b.reopen();
     MessageStore& again = b.store();
@@ -686,7 +686,7 @@ TEST_SUITE("storage.message_store") {
     CommitBatch big;
     for (int i = 0; i < 20; ++i) {
       StoreRequest r = request(b.store(), "a");
-      r.stanza.xml = "<message><body>" + std::string(100 * 1024, 'x') + "</body></message>";
+      r.stanza.data = "<message><body>" + std::string(100 * 1024, 'x') + "</body></message>";
       big.stores.push_back(std::move(r));
     }
     big.sm_puts = {sm_record("sm-big", "a", 1)};

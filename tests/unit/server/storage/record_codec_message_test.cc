@@ -28,7 +28,7 @@ QueuedStanza sample_queued() {
   // Bytes, not a C string: an embedded NUL survives.
   static constexpr char kXml[] =
       "<message to='juliet@example.com'><body>\xC3\xA9\0x</body></message>";
-  q.xml.assign(kXml, sizeof kXml - 1);
+  q.data.assign(kXml, sizeof kXml - 1);
   return q;
 }
 
@@ -107,7 +107,7 @@ TEST_SUITE("storage.lmdb.record") {
     REQUIRE(decode_queued(bytes, out) == StorageError::kOk);
     CHECK(out.user == q.user);
     CHECK(out.stamp_ms == q.stamp_ms);
-    CHECK(out.xml == q.xml);
+    CHECK(out.data == q.data);
     CHECK(out.seq == 9000);
   }
 
@@ -141,7 +141,7 @@ TEST_SUITE("storage.lmdb.record") {
       QueuedStanza bad = q;
       if (variant == 0) bad.user.clear();
       if (variant == 1) bad.user = std::string("ju\0et", 5);
-      if (variant == 2) bad.xml.clear();
+      if (variant == 2) bad.data.clear();
       QueuedStanza out;
       CHECK(decode_queued(encode_queued(bad), out) == StorageError::kCorrupt);
     }
