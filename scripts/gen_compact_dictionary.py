@@ -36,6 +36,8 @@ def load(path):
                 continue
             if line != line.strip():
                 sys.exit(f'{path}:{lineno}: leading or trailing space in a token')
+            if len(line.encode('utf-8')) > 40:
+                sys.exit(f'{path}:{lineno}: a token is at most 40 bytes (dictionary.cc)')
             if line in tokens:
                 sys.exit(f'{path}:{lineno}: duplicate token {line!r}')
             tokens.append(line)

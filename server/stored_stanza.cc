@@ -35,16 +35,9 @@ std::unique_ptr<protocol::Element> decode_stored(std::string_view data, std::str
   if (!data.empty() && data.front() == '<') return protocol::parse_fragment(data);
   const std::string_view body = stored_compact_body(data);
   if (body.empty()) return nullptr;
-  // Our own encoding of a stanza the stream accepted: the widest limits
-  // the configuration allows (server/config.cc) always hold.
-  protocol::compact::DecodeLimits limits;
-  limits.max_decoded_bytes = size_t{1} << 30;
-  limits.max_elements = size_t{1} << 20;
-  limits.max_attributes = 4096;
-  limits.max_depth = 256;
   protocol::compact::DecodeError error;
-  return protocol::compact::decode_element(body, protocol::compact::CodecContext{domain}, limits,
-                                           error);
+  return protocol::compact::decode_element(body, protocol::compact::CodecContext{domain},
+                                           protocol::compact::stored_decode_limits(), error);
 }
 
 void add_delay(protocol::Element& message, uint64_t stamp_ms, std::string_view domain) {

@@ -902,14 +902,9 @@ bool C2sStream::send_serialized(std::string_view xml, uint64_t tag) {
 bool C2sStream::send_compact_body(std::string_view body, uint64_t tag) {
   if (state_ != C2sState::kBound) return false;
   if (!compact_) {
-    compact::DecodeLimits limits;
-    limits.max_decoded_bytes = size_t{1} << 30;
-    limits.max_elements = size_t{1} << 20;
-    limits.max_attributes = 4096;
-    limits.max_depth = 256;
     compact::DecodeError error;
-    std::unique_ptr<Element> e =
-        compact::decode_element(body, compact::CodecContext{config_.domain}, limits, error);
+    std::unique_ptr<Element> e = compact::decode_element(
+        body, compact::CodecContext{config_.domain}, compact::stored_decode_limits(), error);
     return e && send_stanza(*e, tag);
   }
   const size_t from = output_.size();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -25,7 +26,7 @@ constexpr size_t kMinBinaryText = 4;
 // ------------------------------------------------------------ encoding
 
 // The encodings §5.10 chooses among, in its tie-break order.
-enum class Kind { kRaw, kNibble, kHexLower, kHexUpper, kUuid, kBinary, kJid };
+enum class Kind { kRaw, kNibble, kHexLower, kHexUpper, kUuid, kBinary };
 
 struct Choice {
   Kind kind = Kind::kRaw;
@@ -35,33 +36,79 @@ struct Choice {
 size_t raw_cost(size_t n) { return 1 + varint_size(static_cast<uint32_t>(n)) + n; }
 size_t packed_cost(size_t n) { return 1 + varint_size(static_cast<uint32_t>(n)) + (n + 1) / 2; }
 
-int nibble_of(char c) {
-  const size_t at = kNibbleAlphabet.find(c);
-  return at == std::string_view::npos ? -1 : static_cast<int>(at);
+// One table lookup per byte classifies a string for every packed form.
+enum : uint8_t { kClsNibble = 1, kClsHexLower = 2, kClsHexUpper = 4, kClsBase64 = 8 };
+
+constexpr std::array<uint8_t, 256> make_classes() {
+  std::array<uint8_t, 256> t{};
+  for (char c : kNibbleAlphabet) t[static_cast<uint8_t>(c)] |= kClsNibble;
+  for (int c = '0'; c <= '9'; ++c) t[c] |= kClsHexLower | kClsHexUpper | kClsBase64;
+  for (int c = 'a'; c <= 'f'; ++c) t[c] |= kClsHexLower;
+  for (int c = 'A'; c <= 'F'; ++c) t[c] |= kClsHexUpper;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] |= kClsBase64;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] |= kClsBase64;
+  t['+'] |= kClsBase64;
+  t['/'] |= kClsBase64;
+  t['='] |= kClsBase64;
+  return t;
 }
+constexpr auto kClasses = make_classes();
+
+// Nibble value of a character of the nibble alphabet or of a hex digit
+// (either case); only called on characters already classified.
+constexpr std::array<uint8_t, 256> make_nibbles(bool hex) {
+  std::array<uint8_t, 256> t{};
+  if (hex) {
+    for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<uint8_t>(c - '0');
+    for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<uint8_t>(c - 'a' + 10);
+    for (int c = 'A'; c <= 'F'; ++c) t[c] = static_cast<uint8_t>(c - 'A' + 10);
+  } else {
+    for (size_t i = 0; i < kNibbleAlphabet.size(); ++i) {
+      t[static_cast<uint8_t>(kNibbleAlphabet[i])] = static_cast<uint8_t>(i);
+    }
+  }
+  return t;
+}
+constexpr auto kNibbleValues = make_nibbles(false);
+constexpr auto kHexValues = make_nibbles(true);
+
+constexpr std::array<uint8_t, 256> make_base64_values() {
+  std::array<uint8_t, 256> t{};
+  constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < kAlphabet.size(); ++i) {
+    t[static_cast<uint8_t>(kAlphabet[i])] = static_cast<uint8_t>(i);
+  }
+  return t;
+}
+constexpr auto kBase64Values = make_base64_values();
 
 // spec §5.6: 8-4-4-4-12 lowercase hex digits.
 bool is_uuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (size_t i = 0; i < 36; ++i) {
-    const char c = s[i];
+    const auto c = static_cast<uint8_t>(s[i]);
     if (i == 8 || i == 13 || i == 18 || i == 23) {
       if (c != '-') return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+    } else if (!(kClasses[c] & kClsHexLower)) {
       return false;
     }
   }
   return true;
 }
 
-bool base64_alphabet(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-          c == '/' || c == '=')) {
-      return false;
-    }
+// spec §5.7: the decoded size of a canonical RFC 4648 base64 text (padded,
+// '=' only at the end, discarded bits zero), or SIZE_MAX. |s| holds only
+// base64-class characters and its length is a non-zero multiple of 4.
+size_t canonical_base64_size(std::string_view s) {
+  const size_t n = s.size();
+  const size_t pad = s[n - 1] != '=' ? 0 : (s[n - 2] == '=' ? 2 : 1);
+  for (size_t i = 0; i < n - pad; ++i) {
+    if (s[i] == '=') return SIZE_MAX;
   }
-  return true;
+  if (pad == 2 && (kBase64Values[static_cast<uint8_t>(s[n - 3])] & 0x0F)) return SIZE_MAX;
+  if (pad == 1 && (kBase64Values[static_cast<uint8_t>(s[n - 2])] & 0x03)) return SIZE_MAX;
+  return n / 4 * 3 - pad;
 }
 
 size_t token_cost(uint16_t t) { return t <= kPrimaryTokens ? 1 : 2; }
@@ -69,37 +116,45 @@ size_t token_cost(uint16_t t) { return t <= kPrimaryTokens ? 1 : 2; }
 // The cheapest non-JID, non-token encoding of a non-empty string.
 Choice choose_plain(std::string_view s) {
   Choice best{Kind::kRaw, raw_cost(s.size())};
+  // A UUID has '-' (no hex or base64) and letters (no nibbles): 17 octets
+  // beat every other form, so it needs no further look.
+  if (is_uuid(s)) return {Kind::kUuid, 17};
+  uint8_t cls = kClsNibble | kClsHexLower | kClsHexUpper | kClsBase64;
+  for (char c : s) {
+    cls &= kClasses[static_cast<uint8_t>(c)];
+    if (cls == 0) return best;
+  }
   auto consider = [&](Kind k, size_t cost) {
     if (cost < best.cost) best = {k, cost};
   };
-  bool nibble = true;
-  bool lower = true;
-  bool upper = true;
-  for (char c : s) {
-    const bool digit = c >= '0' && c <= '9';
-    nibble = nibble && nibble_of(c) >= 0;
-    lower = lower && (digit || (c >= 'a' && c <= 'f'));
-    upper = upper && (digit || (c >= 'A' && c <= 'F'));
-    if (!nibble && !lower && !upper) break;
-  }
-  if (s.size() > 0xFFFFFFFFu) return best;
-  if (nibble) consider(Kind::kNibble, packed_cost(s.size()));
-  if (lower) consider(Kind::kHexLower, packed_cost(s.size()));
-  if (upper) consider(Kind::kHexUpper, packed_cost(s.size()));
-  if (is_uuid(s)) consider(Kind::kUuid, 17);
-  if (s.size() >= kMinBinaryText && s.size() % 4 == 0 && base64_alphabet(s)) {
-    const size_t pad = s.back() != '=' ? 0 : (s[s.size() - 2] == '=' ? 2 : 1);
-    const size_t bytes = s.size() / 4 * 3 - pad;
-    const size_t cost = 1 + varint_size(static_cast<uint32_t>(bytes)) + bytes;
-    if (cost < best.cost && base64_decode(s)) best = {Kind::kBinary, cost};
+  if (cls & kClsNibble) consider(Kind::kNibble, packed_cost(s.size()));
+  if (cls & kClsHexLower) consider(Kind::kHexLower, packed_cost(s.size()));
+  if (cls & kClsHexUpper) consider(Kind::kHexUpper, packed_cost(s.size()));
+  if ((cls & kClsBase64) && s.size() >= kMinBinaryText && s.size() % 4 == 0) {
+    const size_t bytes = canonical_base64_size(s);
+    if (bytes != SIZE_MAX)
+      consider(Kind::kBinary, 1 + varint_size(static_cast<uint32_t>(bytes)) + bytes);
   }
   return best;
 }
 
-size_t value_cost(std::string_view s) {
-  if (s.empty()) return 1;
-  if (uint16_t t = find_token(s)) return token_cost(t);
-  return choose_plain(s).cost;
+// A string value without the JID form: empty, token, or the cheapest plain.
+struct Plain {
+  uint16_t token = 0;
+  Choice choice;
+  size_t cost = 1;  // the empty string
+};
+
+Plain choose_value(std::string_view s) {
+  Plain p;
+  if (s.empty()) return p;
+  if ((p.token = find_token(s)) != 0) {
+    p.cost = token_cost(p.token);
+    return p;
+  }
+  p.choice = choose_plain(s);
+  p.cost = p.choice.cost;
+  return p;
 }
 
 struct JidParts {
@@ -130,46 +185,45 @@ bool stream_domain(std::string_view domain, const CodecContext& c) {
   return !c.domain.empty() && domain == c.domain;
 }
 
-size_t jid_cost(const JidParts& p, const CodecContext& c) {
-  size_t cost = 2;
-  if (p.has_local) cost += value_cost(p.local);
-  if (!stream_domain(p.domain, c)) cost += value_cost(p.domain);
-  if (p.has_resource) cost += value_cost(p.resource);
-  return cost;
-}
-
-void append_packed(std::string& out, uint8_t type, std::string_view s, auto&& nibble) {
+void append_packed(std::string& out, uint8_t type, std::string_view s,
+                   const std::array<uint8_t, 256>& values) {
   out.push_back(static_cast<char>(type));
   append_varint(out, static_cast<uint32_t>(s.size()));
   for (size_t i = 0; i < s.size(); i += 2) {
-    const int hi = nibble(s[i]);
-    const int lo = i + 1 < s.size() ? nibble(s[i + 1]) : 0;
+    const unsigned hi = values[static_cast<uint8_t>(s[i])];
+    const unsigned lo = i + 1 < s.size() ? values[static_cast<uint8_t>(s[i + 1])] : 0;
     out.push_back(static_cast<char>((hi << 4) | lo));
   }
 }
 
-int hex_nibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return c - 'A' + 10;
+void append_raw(std::string_view s, std::string& out) {
+  out.push_back(static_cast<char>(kTypeRaw));
+  append_varint(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+
+void append_token(uint16_t t, std::string& out) {
+  if (t <= kPrimaryTokens) {
+    out.push_back(static_cast<char>(t));
+  } else {
+    out.push_back(static_cast<char>(kTypeToken2));
+    out.push_back(static_cast<char>(t - kPrimaryTokens - 1));
+  }
 }
 
 void emit_plain(std::string_view s, Choice choice, std::string& out) {
   switch (choice.kind) {
     case Kind::kRaw:
-    case Kind::kJid:
-      out.push_back(static_cast<char>(kTypeRaw));
-      append_varint(out, static_cast<uint32_t>(s.size()));
-      out.append(s);
+      append_raw(s, out);
       return;
     case Kind::kNibble:
-      append_packed(out, kTypeNibble, s, nibble_of);
+      append_packed(out, kTypeNibble, s, kNibbleValues);
       return;
     case Kind::kHexLower:
-      append_packed(out, kTypeHexLower, s, hex_nibble);
+      append_packed(out, kTypeHexLower, s, kHexValues);
       return;
     case Kind::kHexUpper:
-      append_packed(out, kTypeHexUpper, s, hex_nibble);
+      append_packed(out, kTypeHexUpper, s, kHexValues);
       return;
     case Kind::kUuid:
       out.push_back(static_cast<char>(kTypeUuid));
@@ -178,48 +232,58 @@ void emit_plain(std::string_view s, Choice choice, std::string& out) {
           ++i;
           continue;
         }
-        out.push_back(static_cast<char>((hex_nibble(s[i]) << 4) | hex_nibble(s[i + 1])));
+        out.push_back(static_cast<char>((kHexValues[static_cast<uint8_t>(s[i])] << 4) |
+                                        kHexValues[static_cast<uint8_t>(s[i + 1])]));
         i += 2;
       }
       return;
     case Kind::kBinary: {
-      std::optional<std::string> bytes = base64_decode(s);
+      // Canonical (checked in choose_plain): decode four characters at a time.
+      const size_t bytes = canonical_base64_size(s);
       out.push_back(static_cast<char>(kTypeBinary));
-      append_varint(out, static_cast<uint32_t>(bytes->size()));
-      out.append(*bytes);
+      append_varint(out, static_cast<uint32_t>(bytes));
+      const size_t start = out.size();
+      for (size_t i = 0; i < s.size(); i += 4) {
+        const uint32_t v = (uint32_t{kBase64Values[static_cast<uint8_t>(s[i])]} << 18) |
+                           (uint32_t{kBase64Values[static_cast<uint8_t>(s[i + 1])]} << 12) |
+                           (uint32_t{kBase64Values[static_cast<uint8_t>(s[i + 2])]} << 6) |
+                           uint32_t{kBase64Values[static_cast<uint8_t>(s[i + 3])]};
+        out.push_back(static_cast<char>(v >> 16));
+        out.push_back(static_cast<char>((v >> 8) & 0xFF));
+        out.push_back(static_cast<char>(v & 0xFF));
+      }
+      out.resize(start + bytes);  // drop what the padding stood for
       return;
     }
   }
 }
 
-void encode_plain_value(std::string_view s, std::string& out) {
+void emit_value(std::string_view s, const Plain& p, std::string& out) {
   if (s.empty()) {
     out.push_back(static_cast<char>(kTypeEmpty));
-    return;
+  } else if (p.token) {
+    append_token(p.token, out);
+  } else {
+    emit_plain(s, p.choice, out);
   }
-  if (uint16_t t = find_token(s)) {
-    if (t <= kPrimaryTokens) {
-      out.push_back(static_cast<char>(t));
-    } else {
-      out.push_back(static_cast<char>(kTypeToken2));
-      out.push_back(static_cast<char>(t - kPrimaryTokens - 1));
-    }
-    return;
-  }
-  emit_plain(s, choose_plain(s), out);
+}
+
+void encode_plain_value(std::string_view s, std::string& out) {
+  emit_value(s, choose_value(s), out);
 }
 
 // Names are tokens or raw (§5.10): nothing else can spell an NCName
-// shorter often enough to be worth a rule.
-void encode_name(std::string_view s, std::string& out) {
-  if (uint16_t t = find_token(s)) {
-    encode_plain_value(s, out);
-    (void)t;
-    return;
+// shorter often enough to be worth a rule. False for a name that is not an
+// NCName (the XML serializer would refuse it too).
+bool encode_name(std::string_view s, std::string& out) {
+  if (const uint16_t t = find_token(s)) {
+    if (!token_is_ncname(t)) return false;
+    append_token(t, out);
+    return true;
   }
-  out.push_back(static_cast<char>(kTypeRaw));
-  append_varint(out, static_cast<uint32_t>(s.size()));
-  out.append(s);
+  if (!valid_ncname(s)) return false;
+  append_raw(s, out);
+  return true;
 }
 
 struct EncodeFrame {
@@ -227,34 +291,47 @@ struct EncodeFrame {
   size_t next_child;
 };
 
-bool encodable_name(std::string_view s) { return valid_ncname(s); }
-
 }  // namespace
 
+DecodeLimits stored_decode_limits() {
+  DecodeLimits limits;
+  limits.max_decoded_bytes = size_t{1} << 30;
+  limits.max_elements = size_t{1} << 20;
+  limits.max_attributes = 4096;
+  limits.max_depth = kHardMaxDepth;
+  return limits;
+}
+
 void encode_value(std::string_view s, std::string& out, const CodecContext& context) {
+  const Plain plain = choose_value(s);
   // spec §5.10: the JID form is considered for anything with '@' or '/',
   // and for the stream domain itself (a server's 'from').
-  if (s.empty() || find_token(s) != 0 ||
+  if (s.empty() || plain.token != 0 ||
       (s.find('@') == std::string_view::npos && s.find('/') == std::string_view::npos &&
        !stream_domain(s, context))) {
-    encode_plain_value(s, out);
+    emit_value(s, plain, out);
     return;
   }
-  const Choice plain = choose_plain(s);
   const JidParts p = split_jid(s);
-  if (jid_cost(p, context) >= plain.cost) {
-    emit_plain(s, plain, out);
+  const bool own_domain = stream_domain(p.domain, context);
+  Plain local, domain, resource;
+  size_t cost = 2;
+  if (p.has_local) cost += (local = choose_value(p.local)).cost;
+  if (!own_domain) cost += (domain = choose_value(p.domain)).cost;
+  if (p.has_resource) cost += (resource = choose_value(p.resource)).cost;
+  if (cost >= plain.cost) {
+    emit_value(s, plain, out);
     return;
   }
   uint8_t flags = 0;
   if (p.has_local) flags |= kJidLocal;
   if (p.has_resource) flags |= kJidResource;
-  if (stream_domain(p.domain, context)) flags |= kJidStreamDomain;
+  if (own_domain) flags |= kJidStreamDomain;
   out.push_back(static_cast<char>(kTypeJid));
   out.push_back(static_cast<char>(flags));
-  if (p.has_local) encode_plain_value(p.local, out);
-  if (!(flags & kJidStreamDomain)) encode_plain_value(p.domain, out);
-  if (p.has_resource) encode_plain_value(p.resource, out);
+  if (p.has_local) emit_value(p.local, local, out);
+  if (!own_domain) emit_value(p.domain, domain, out);
+  if (p.has_resource) emit_value(p.resource, resource, out);
 }
 
 bool encode_element(const Element& root, std::string& out, const CodecContext& context,
@@ -266,23 +343,25 @@ bool encode_element(const Element& root, std::string& out, const CodecContext& c
   };
   // Writes the header, name, namespace and attributes of |e| (§5.1, §5.2).
   auto open = [&](const Element& e, std::string_view inherited) -> bool {
-    if (!encodable_name(e.name()) || !valid_xml_text(e.ns())) return false;
     const size_t nattrs = e.attrs().size();
     uint8_t hdr = nattrs < kHdrAttrEscape ? static_cast<uint8_t>(nattrs) : kHdrAttrEscape;
     if (e.ns() != inherited) hdr |= kHdrNamespace;
     if (!e.children().empty()) hdr |= kHdrChildren;
     out.push_back(static_cast<char>(hdr));
     if (nattrs >= kHdrAttrEscape) append_varint(out, static_cast<uint32_t>(nattrs));
-    encode_name(e.name(), out);
-    if (hdr & kHdrNamespace) encode_plain_value(e.ns(), out);
+    if (!encode_name(e.name(), out)) return false;
+    if (hdr & kHdrNamespace) {
+      if (!valid_xml_text(e.ns())) return false;
+      encode_plain_value(e.ns(), out);
+    }
     for (const Attribute& a : e.attrs()) {
-      if (!encodable_name(a.name) || !valid_xml_text(a.value)) return false;
+      if (!valid_xml_text(a.value)) return false;
       if (!a.ns.empty()) {
         if (!valid_xml_text(a.ns)) return false;
         out.push_back(static_cast<char>(kTypeQualified));
         encode_plain_value(a.ns, out);
       }
-      encode_name(a.name, out);
+      if (!encode_name(a.name, out)) return false;
       encode_value(a.value, out, context);
     }
     if (!e.children().empty()) append_varint(out, static_cast<uint32_t>(e.children().size()));
@@ -290,8 +369,11 @@ bool encode_element(const Element& root, std::string& out, const CodecContext& c
   };
 
   if (!open(root, parent_ns)) return fail();
-  std::vector<EncodeFrame> stack;
-  if (!root.children().empty()) stack.push_back({&root, 0});
+  if (root.children().empty()) return true;
+  // Reused across calls: a stanza's encoding allocates nothing of its own.
+  thread_local std::vector<EncodeFrame> stack;
+  stack.clear();
+  stack.push_back({&root, 0});
   while (!stack.empty()) {
     EncodeFrame& f = stack.back();
     const auto& children = f.element->children();
@@ -412,6 +494,7 @@ class Decoder {
       if (!token(index, t)) return failb(StreamCondition::kBadFormat, "token index out of range");
       if (!charge(t.size())) return false;
       out.assign(t);
+      last_token_ = index;
       return true;
     }
     switch (type) {
@@ -493,8 +576,10 @@ class Decoder {
   }
 
   bool name(std::string& out, const char* what) {
+    last_token_ = 0;
     if (!string(out)) return false;
-    if (!valid_ncname(out)) {
+    // A token's NCName-ness is known; anything else is checked.
+    if (last_token_ ? !token_is_ncname(last_token_) : !valid_ncname(out)) {
       return failb(StreamCondition::kNotWellFormed, std::string("invalid ") + what + " name");
     }
     return true;
@@ -582,6 +667,7 @@ class Decoder {
   const DecodeLimits& limits_;
   DecodeError& error_;
   bool failed_ = false;
+  uint16_t last_token_ = 0;  // the token the last string() decoded, or 0
   size_t decoded_ = 0;
   size_t elements_ = 0;
 };

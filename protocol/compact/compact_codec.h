@@ -32,6 +32,11 @@ struct DecodeLimits {
   size_t max_elements = 32;
 };
 
+// Limits for decoding our own encodings (a stored queue entry): the widest
+// a configuration can allow for live streams (spec §11), so whatever the
+// server accepted decodes again.
+DecodeLimits stored_decode_limits();
+
 // Appends the token encoding of |element| (spec §5.1), whose parent
 // namespace is |parent_ns| (jabber:client for a stanza, §5.1). Returns
 // false, with |out| as it was, when the tree has a name the XML serializer

@@ -12,7 +12,7 @@ namespace {
 constexpr std::string_view kStreamNsView = "http://etherx.jabber.org/streams";
 // spec §4.3: below this a compressed body is never smaller (the zstd frame
 // header and block header alone take about 6 bytes).
-constexpr size_t kMinCompressBytes = 48;
+constexpr size_t kMinCompressBytes = 64;
 // A drained buffer above this capacity is returned to the allocator, so an
 // idle compact stream stays small (conventions.md §2).
 constexpr size_t kBufferKeepBytes = 4096;

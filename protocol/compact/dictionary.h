@@ -19,5 +19,8 @@ uint16_t token_count();
 bool token(uint16_t index, std::string_view& out);
 // The index of |text|, or 0 when it is not a token.
 uint16_t find_token(std::string_view text);
+// Whether token |index| is an NCName, i.e. can be an element or attribute
+// name (spec §5.9); false for 0 and out-of-range indexes.
+bool token_is_ncname(uint16_t index);
 
 }  // namespace xd::protocol::compact

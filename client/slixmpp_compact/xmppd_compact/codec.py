@@ -87,10 +87,13 @@ HARD_MAX_DEPTH = 256
 # compact_codec.cc: shorter base64 texts are never worth the binary form.
 MIN_BINARY_TEXT = 4
 # compact_frames.cc: below this a compressed body is never smaller.
-MIN_COMPRESS_BYTES = 48
-# compression.cc: the zstd magic number, not sent; level 3.
+MIN_COMPRESS_BYTES = 64
+# compression.cc: the zstd magic number, not sent; level 1 with a 16 KiB
+# window and 4 Ki-entry tables (sized for small frames).
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1
+ZSTD_WINDOW_LOG = 14
+ZSTD_TABLE_LOG = 12
 
 BAD_FORMAT = "bad-format"
 NOT_WELL_FORMED = "not-well-formed"
@@ -487,8 +490,11 @@ class Zstd:
         self.dict = zstandard.ZstdCompressionDict(dict_bytes,
                                                   dict_type=zstandard.DICT_TYPE_RAWCONTENT)
         self.level = level
-        self._cctx = zstandard.ZstdCompressor(level=level, dict_data=self.dict,
-                                              write_content_size=True, write_checksum=False)
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, window_log=ZSTD_WINDOW_LOG, hash_log=ZSTD_TABLE_LOG,
+            chain_log=ZSTD_TABLE_LOG, write_content_size=True, write_checksum=False,
+            write_dict_id=False)
+        self._cctx = zstandard.ZstdCompressor(dict_data=self.dict, compression_params=params)
         self._dctx = zstandard.ZstdDecompressor(dict_data=self.dict)
 
     def compress(self, body: bytes) -> bytes:
