@@ -498,9 +498,14 @@ class Decoder {
       return true;
     }
     switch (type) {
-      case kTypeJid:
+      case kTypeJid: {
         if (in_jid) return failb(StreamCondition::kBadFormat, "JID inside a JID");
-        return jid(out);
+        const bool ok = jid(out);
+        // The parts may be tokens; the whole is not one (found by the
+        // compact_decoder fuzzer: a JID of tokens passed as a name).
+        last_token_ = 0;
+        return ok;
+      }
       case kTypeNibble:
         return packed(out, kNibbleAlphabet);
       case kTypeHexLower:

@@ -192,6 +192,12 @@ TEST_CASE("compact decode: invalid strings and names are not-well-formed (catalo
   CHECK(decode_error(bytes({0x00, 0xF0, 0x02, '1', 'a'})) == StreamCondition::kNotWellFormed);
   CHECK(decode_error(bytes({0x00, 0xF0, 0x03, 'a', ':', 'b'})) == StreamCondition::kNotWellFormed);
   CHECK(decode_error(bytes({0x00, 0x01})) == StreamCondition::kNotWellFormed);
+  // A name spelled as a JID of tokens ("xml:lang"-free tokens, joined by
+  // '@' and '/') is no NCName, although each part is one.
+  CHECK(decode_error(bytes({0x00, 0xED, 0x03, 0x61, 0x3A, 0x62})) ==
+        StreamCondition::kNotWellFormed);
+  CHECK(decode_error(bytes({0x01, 0x02, 0xED, 0x03, 0x61, 0x3A, 0x62, 0x0A})) ==
+        StreamCondition::kNotWellFormed);
 }
 
 TEST_CASE("compact decode: limits are policy-violation, checked before allocation") {
