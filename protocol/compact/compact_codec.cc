@@ -611,7 +611,7 @@ class Decoder {
     std::string ns;
     if (hdr & kHdrNamespace) {
       if (!string(ns)) return nullptr;
-      if (ns == kXmlnsNs || ns == kXmlNs) {
+      if (ns == kXmlnsNs) {
         return fail(StreamCondition::kBadFormat, "reserved namespace on an element");
       }
       if (!charge(9)) return nullptr;  // " xmlns=''"

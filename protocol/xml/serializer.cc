@@ -120,8 +120,13 @@ bool serialize(const Element& root, std::string& out, std::string_view default_n
   auto open = [&](const Element& e, std::string_view inherited_ns) -> bool {
     if (!plausible_name(e.name())) return false;
     out.push_back('<');
+    // The xml namespace cannot be declared as the default one (Namespaces
+    // in XML §3); its prefix is predeclared, so such an element keeps it
+    // and its children keep the default namespace in effect.
+    const bool xml_ns = e.ns() == kXmlNs;
+    if (xml_ns) out.append("xml:");
     out.append(e.name());
-    if (e.ns() != inherited_ns) {
+    if (!xml_ns && e.ns() != inherited_ns) {
       out.append(" xmlns='");
       if (!append_escaped_attr(out, e.ns())) return false;
       out.push_back('\'');
@@ -162,7 +167,7 @@ bool serialize(const Element& root, std::string& out, std::string_view default_n
       return true;
     }
     out.push_back('>');
-    stack.push_back(Frame{&e, 0, e.ns(), mark});
+    stack.push_back(Frame{&e, 0, xml_ns ? inherited_ns : std::string_view(e.ns()), mark});
     return true;
   };
 
@@ -171,7 +176,9 @@ bool serialize(const Element& root, std::string& out, std::string_view default_n
     Frame& f = stack.back();
     const auto& children = f.element->children();
     if (f.next_child == children.size()) {
-      out.append("</").append(f.element->name()).push_back('>');
+      out.append("</");
+      if (f.element->ns() == kXmlNs) out.append("xml:");
+      out.append(f.element->name()).push_back('>');
       bindings.resize(f.bindings_mark);
       stack.pop_back();
       continue;

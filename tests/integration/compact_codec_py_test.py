@@ -240,11 +240,12 @@ class DecodeErrorTest(unittest.TestCase):
         self.assertEqual(decode_error(b(0x01, 0x02, 0x05, 0xED, 0x04), None, ""), bf)
         self.assertEqual(decode_error(b(0x02, 0x02, 0x05, 0x0A, 0x05, 0x0B)), bf)
         self.assertEqual(decode_error(b(0x01, 0x02, 0xF0, 0x05, *"xmlns", 0x0A)), bf)
-        # More of §5.9: reserved JID flags, reserved element namespaces,
-        # an empty or xmlns attribute namespace, a UUID cut short.
+        # More of §5.9: reserved JID flags, the xmlns namespace on an
+        # element, an empty or xmlns attribute namespace, a UUID cut short.
+        # (The xml namespace is allowed on an element: <xml:foo/> is XML.)
         self.assertEqual(decode_error(b(0x01, 0x02, 0x05, 0xED, 0x08, 0x0A)), bf)
-        self.assertEqual(decode_error(b(0x10, 0x02, 0xF0, 0x24,
-                                        *"http://www.w3.org/XML/1998/namespace")), bf)
+        self.assertEqual(decode_error(b(0x10, 0x02, 0xF0, 0x1D,
+                                        *"http://www.w3.org/2000/xmlns/")), bf)
         self.assertEqual(decode_error(b(0x01, 0x02, 0xF5, 0x00, 0x05, 0x0A)), bf)
         self.assertEqual(decode_error(b(0x01, 0x02, 0x05, 0xF4, 0x01, 0x02)), bf)
 

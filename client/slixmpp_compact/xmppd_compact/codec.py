@@ -960,7 +960,7 @@ class _Decoder:
         self.charge(len(local.encode("utf-8")) + 5)  # the end tag and brackets
         if hdr & HDR_NAMESPACE:
             ns = self.string()
-            if ns == XMLNS_NS or ns == XML_NS:
+            if ns == XMLNS_NS:
                 raise CompactError(BAD_FORMAT, "reserved namespace on an element")
             self.charge(9)  # " xmlns=''"
         else:
