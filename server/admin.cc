@@ -8,6 +8,7 @@
 #include "protocol/jid/precis.h"
 #include "server/storage/lmdb/lmdb_account_store.h"
 #include "server/storage/lmdb/lmdb_env.h"
+#include "server/storage/lmdb/lmdb_key_store.h"
 #include "server/storage/lmdb/lmdb_message_store.h"
 
 namespace xd::server {
@@ -64,6 +65,14 @@ int run_admin(const ServerConfig& config, const AdminCommand& cmd) {
         messages->clear(user) != StorageError::kOk ||
         messages->set_push(user, {}) != StorageError::kOk) {
       std::fprintf(stderr, "xmppd: %s: removed, but its message queue could not be cleared\n",
+                   user.c_str());
+      return 1;
+    }
+    // And its E2E keys (spec/e2e-keys.md §6.2).
+    std::unique_ptr<LmdbKeyStore> keys;
+    if (LmdbKeyStore::open(*env, keys) != StorageError::kOk ||
+        keys->remove_user(user) != StorageError::kOk) {
+      std::fprintf(stderr, "xmppd: %s: removed, but its e2e keys could not be deleted\n",
                    user.c_str());
       return 1;
     }

@@ -108,6 +108,10 @@ const Setting kSettings[] = {
      "stanzas unacknowledged this long on a live stream trigger a push notification"},
     {"limits", "push_include_body", &ServerConfig::push_include_body, 0, 0,
      "include the message body in push notifications (off: summary only)"},
+    {"limits", "e2e_max_devices", &ServerConfig::e2e_max_devices, 1, 64,
+     "E2E devices per account; at most 64, what a claim result may list (spec/e2e-keys.md §8)"},
+    {"limits", "e2e_max_prekeys", &ServerConfig::e2e_max_prekeys, 1, 1000,
+     "E2E one-time prekeys stored per device and accepted in one publish (spec/e2e-keys.md §8)"},
 };
 
 // A TOML basic string ("...") that reads back as exactly |v|. toml++'s own

@@ -68,6 +68,9 @@ struct ServerConfig {
   int64_t push_interval_s = 10;  // at most one notification per account per interval
   int64_t push_unacked_s = 30;   // stanzas unacknowledged this long on a live stream: notify
   bool push_include_body = false;
+  // End-to-end key directory (spec/e2e-keys.md §8).
+  int64_t e2e_max_devices = 16;   // devices per account
+  int64_t e2e_max_prekeys = 100;  // one-time prekeys stored per device
 };
 
 // Reads |path| into |config| (keys absent from the file keep their value).

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   auto* add = user->add_subcommand("add", "create an account");
   add->add_option("username", username)->required();
   add->add_option("password", password, "password (read from stdin if omitted)");
-  auto* del = user->add_subcommand("del", "remove an account and its roster");
+  auto* del = user->add_subcommand("del", "remove an account, its roster, queue and end-to-end keys");
   del->add_option("username", username)->required();
   auto* passwd = user->add_subcommand("passwd", "set a new password");
   passwd->add_option("username", username)->required();

@@ -16,6 +16,7 @@
 #include "server/modules/modules.h"
 #include "server/storage/lmdb/lmdb_account_store.h"
 #include "server/storage/lmdb/lmdb_env.h"
+#include "server/storage/lmdb/lmdb_key_store.h"
 #include "server/storage/lmdb/lmdb_message_store.h"
 #include "server/storage/lmdb/lmdb_roster_store.h"
 
@@ -193,15 +194,18 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   std::unique_ptr<LmdbAccountStore> accounts;
   std::unique_ptr<LmdbRosterStore> rosters;
   std::unique_ptr<LmdbMessageStore> messages;
+  std::unique_ptr<LmdbKeyStore> keys;
   if (LmdbAccountStore::open(*s->env_, accounts) != StorageError::kOk ||
       LmdbRosterStore::open(*s->env_, rosters) != StorageError::kOk ||
-      LmdbMessageStore::open(*s->env_, messages) != StorageError::kOk) {
-    error = c.data_dir + ": cannot open the account, roster or message database";
+      LmdbMessageStore::open(*s->env_, messages) != StorageError::kOk ||
+      LmdbKeyStore::open(*s->env_, keys) != StorageError::kOk) {
+    error = c.data_dir + ": cannot open the account, roster, message or key database";
     return nullptr;
   }
   s->accounts_ = std::move(accounts);
   s->rosters_ = std::move(rosters);
   s->messages_ = std::move(messages);
+  s->keys_ = std::move(keys);
   s->started_wall_ms_ = wall_clock_ms();
   // Resumption records of streams that died with an earlier process and
   // were never resumed would otherwise stay forever; a week is far beyond
@@ -247,14 +251,22 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   install_version(s->modules_, *s->router_);
   install_carbons(s->modules_, *s->router_);
   install_push(s->modules_, *s->router_, *s->messages_);
+  KeyStoreLimits key_limits;
+  key_limits.max_devices = static_cast<size_t>(c.e2e_max_devices);
+  key_limits.max_prekeys_per_device = static_cast<size_t>(c.e2e_max_prekeys);
+  install_e2e_keys(s->modules_, *s->router_, *s->keys_, key_limits);
   install_account(
       s->modules_, *s->router_, *s->accounts_,
       [self](uint8_t* out, size_t n) { self->random_bytes(out, n); },
       [self](const protocol::Jid& bare) {
         self->kick_account(bare, protocol::StreamCondition::kNotAuthorized);
-        // Its queue and push registrations go with the account.
+        // Its queue, push registrations and E2E keys go with the account
+        // (spec/e2e-keys.md §6.2).
         self->messages_->clear(bare.local());
         self->messages_->set_push(bare.local(), {});
+        if (self->keys_->remove_user(bare.local()) != StorageError::kOk) {
+          XD_WARN("%s: removed, but its e2e keys could not be deleted", bare.str().c_str());
+        }
       });
 
   auto add_listeners = [&](const std::vector<std::string>& addrs, C2sPort port) -> bool {

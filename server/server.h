@@ -26,6 +26,7 @@
 #include "server/router.h"
 #include "server/session_table.h"
 #include "server/storage/account_store.h"
+#include "server/storage/key_store.h"
 #include "server/storage/message_store.h"
 #include "server/storage/roster_store.h"
 
@@ -130,6 +131,7 @@ class Server final : private net::NetLoop::PrepareHook {
   std::unique_ptr<AccountStore> accounts_;
   std::unique_ptr<RosterStore> rosters_;
   std::unique_ptr<MessageStore> messages_;
+  std::unique_ptr<KeyStore> keys_;  // spec/e2e-keys.md
   SessionTable sessions_;
   ModuleRegistry modules_;
   std::unique_ptr<Router> router_;

@@ -9,6 +9,7 @@
 #include "server/module_registry.h"
 #include "server/router.h"
 #include "server/storage/account_store.h"
+#include "server/storage/key_store.h"
 #include "server/storage/message_store.h"
 
 namespace xd::server {
@@ -37,5 +38,12 @@ void install_account(ModuleRegistry& modules, Router& router, AccountStore& acco
 // XEP-0357 push: enable/disable of app-server nodes by the account
 // itself, kept in |store|; PushNotifier sends the notifications.
 void install_push(ModuleRegistry& modules, Router& router, MessageStore& store);
+
+// The end-to-end key directory (spec/e2e-keys.md, urn:xmppd:e2e:1):
+// publish and retract by the account itself, devices and claims by any
+// authenticated local user about any local account, kept in |keys| (which
+// must outlive the registry) under |limits|.
+void install_e2e_keys(ModuleRegistry& modules, Router& router, KeyStore& keys,
+                      const KeyStoreLimits& limits);
 
 }  // namespace xd::server

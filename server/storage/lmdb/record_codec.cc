@@ -6,81 +6,16 @@
 #include <limits>
 #include <utility>
 
+#include "server/storage/lmdb/record_io.h"
+
 namespace xd::server {
 namespace {
 
 using xd::protocol::ScramCredentials;
 using xd::protocol::ScramHash;
 
-// Appends fixed-width little-endian integers and length-prefixed strings.
-class Writer {
- public:
-  void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void u32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  }
-  void u64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  }
-  void str(std::string_view s) {
-    assert(s.size() <= std::numeric_limits<uint32_t>::max());
-    u32(static_cast<uint32_t>(s.size()));
-    out_.append(s);
-  }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-// Reads what Writer wrote. The first short read latches failure; later reads
-// return zeros and empty strings, so decoders check ok() once at the end
-// and never read past |in_|.
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-
-  uint8_t u8() {
-    if (!take(1)) return 0;
-    return static_cast<uint8_t>(in_[pos_ - 1]);
-  }
-  uint32_t u32() {
-    if (!take(4)) return 0;
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in_[pos_ - 4 + i]);
-    return v;
-  }
-  uint64_t u64() {
-    if (!take(8)) return 0;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in_[pos_ - 8 + i]);
-    return v;
-  }
-  // The length is checked against the bytes left before anything is
-  // allocated, so a corrupt length cannot make us reserve gigabytes.
-  std::string str() {
-    uint32_t n = u32();
-    if (!take(n)) return {};
-    return std::string(in_.substr(pos_ - n, n));
-  }
-  size_t remaining() const { return ok_ ? in_.size() - pos_ : 0; }
-  // True when every read succeeded and all input was consumed.
-  bool done() const { return ok_ && pos_ == in_.size(); }
-
- private:
-  bool take(size_t n) {
-    if (!ok_ || in_.size() - pos_ < n) {
-      ok_ = false;
-      return false;
-    }
-    pos_ += n;
-    return true;
-  }
-
-  std::string_view in_;
-  size_t pos_ = 0;
-  bool ok_ = true;
-};
+using Writer = RecordWriter;
+using Reader = RecordReader;
 
 void write_credentials(Writer& w, const ScramCredentials& c) {
   w.str(c.salt);

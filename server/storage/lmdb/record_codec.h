@@ -22,6 +22,7 @@
 //                u64(stamp_ms) str(presence_xml)
 //   dedupe v1  = 0x61 u64(stamp_ms)
 //   push v1    = 0x71 u32(count) (str(jid) str(node) str(options_xml))*
+//   device v1  = 0x81: one device's end-to-end keys, in lmdb_key_store.h
 //
 // A new version gets a new low nibble; decoders refuse versions they do not
 // know rather than guess.

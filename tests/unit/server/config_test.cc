@@ -107,3 +107,28 @@ TEST_CASE("config: --print-config output loads back to the same values, odd stri
   CHECK(again.listen == c.listen);
   CHECK(describe_config(again) == text);
 }
+
+TEST_CASE("config: the E2E key directory limits (spec/e2e-keys.md §8)") {
+  ServerConfig c;
+  CHECK(c.e2e_max_devices == 16);
+  CHECK(c.e2e_max_prekeys == 100);
+  std::string error;
+  REQUIRE(load_config_text("[limits]\ne2e_max_devices = 4\ne2e_max_prekeys = 250\n", "k.toml", c,
+                           error));
+  CHECK(c.e2e_max_devices == 4);
+  CHECK(c.e2e_max_prekeys == 250);
+  CHECK(apply_overrides({"e2e_max_devices=64", "e2e_max_prekeys=1"}, c, error));
+  CHECK(c.e2e_max_devices == 64);
+  CHECK(c.e2e_max_prekeys == 1);
+  // A claim result lists at most 64 bundles, so no more devices than that.
+  CHECK_FALSE(apply_overrides({"e2e_max_devices=65"}, c, error));
+  CHECK(error.find("e2e_max_devices") != std::string::npos);
+  CHECK_FALSE(load_config_text("[limits]\n\ne2e_max_prekeys = 0\n", "k.toml", c, error));
+  CHECK(error.find("limits.e2e_max_prekeys") != std::string::npos);
+  CHECK(error.find(":3:") != std::string::npos);
+  CHECK_FALSE(load_config_text("[limits]\ne2e_max_prekeys = 1001\n", "k.toml", c, error));
+  CHECK(c.e2e_max_prekeys == 1);
+  const std::string text = describe_config(ServerConfig{});
+  CHECK(text.find("e2e_max_devices = 16") != std::string::npos);
+  CHECK(text.find("e2e_max_prekeys = 100") != std::string::npos);
+}
