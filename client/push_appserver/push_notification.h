@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "client/session/json_string.h"
 #include "protocol/xml/element.h"
 
 namespace xd::client {
@@ -52,9 +53,5 @@ PushParse parse_push(const protocol::Element& iq, PushNotification& out, std::st
 // "received_at":…}, where last_sender and last_body appear only when the
 // form had them. |received_at| is written as given (an RFC 3339 UTC time).
 std::string push_json(const PushNotification& notification, std::string_view received_at);
-
-// Appends |text| (UTF-8) to |out| as a JSON string with its quotes: '"',
-// '\' and every control character below U+0020 are escaped.
-void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace xd::client

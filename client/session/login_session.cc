@@ -153,10 +153,11 @@ void LoginSession::write_xml(std::string_view xml) {
   conn_->write(frames);
 }
 
-void LoginSession::enable_sm() {
+void LoginSession::enable_sm(bool resume) {
   if (state_ != State::kBound || sm_ != Sm::kOff) return;
   sm_ = Sm::kRequested;
-  write_xml("<enable xmlns='urn:xmpp:sm:3'/>");
+  write_xml(resume ? "<enable xmlns='urn:xmpp:sm:3' resume='true'/>"
+                   : "<enable xmlns='urn:xmpp:sm:3'/>");
 }
 
 void LoginSession::request_ack() {
@@ -281,6 +282,28 @@ bool LoginSession::handle_stanza(const protocol::Element& stanza) {
       parser_->reset();
       state_ = State::kAwaitTls;
       return true;
+    case State::kAwaitRegistered: {
+      // XEP-0077 §3.1: an empty result created the account.
+      if (!stanza.is("iq", kClientNs) || stanza.attr_or("id") != "reg1") {
+        fail("expected the registration result, got " + stanza.name());
+        return false;
+      }
+      if (stanza.attr_or("type") != "result") {
+        std::string condition = "registration refused";
+        if (const protocol::Element* error = stanza.child("error", kClientNs)) {
+          for (const protocol::Node& node : error->children()) {
+            if (node.is_element() && node.element->ns() == kStanzasNs) {
+              condition += ": " + node.element->name();
+              break;
+            }
+          }
+        }
+        fail(condition);
+        return false;
+      }
+      std::unique_ptr<protocol::Element> features = std::move(pending_features_);
+      return features && start_auth(*features);
+    }
     case State::kAwaitSaslResult:
       return on_sasl(stanza);
     case State::kAwaitCompacted:
@@ -298,7 +321,7 @@ bool LoginSession::handle_stanza(const protocol::Element& stanza) {
         fail("expected <compacted/>, got " + stanza.name());
         return false;
       }
-      send_bind();
+      bind_or_resume();
       return true;
     case State::kAwaitBind: {
       if (!stanza.is("iq", kClientNs) || stanza.attr_or("id") != "bind1") return true;
@@ -314,6 +337,32 @@ bool LoginSession::handle_stanza(const protocol::Element& stanza) {
       observer_->on_bound(*this);
       return state_ == State::kBound;
     }
+    case State::kAwaitResumed:
+      if (stanza.is("resumed", kSmNs)) {
+        // XEP-0198 §5: h is what the server handled of ours.
+        std::uint32_t h = 0;
+        const std::string_view text = stanza.attr_or("h");
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), h);
+        if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+          fail("bad h in <resumed/>");
+          return false;
+        }
+        sm_ = Sm::kEnabled;
+        sm_id_ = config_.resume_id;
+        sm_inbound_ = config_.resume_h;
+        state_ = State::kBound;
+        was_bound_ = true;
+        observer_->on_resumed(*this, true, h);
+        return state_ == State::kBound;
+      }
+      if (stanza.is("failed", kSmNs)) {
+        observer_->on_resumed(*this, false, 0);
+        if (state_ != State::kAwaitResumed) return false;
+        send_bind();
+        return true;
+      }
+      fail("expected <resumed/>, got " + stanza.name());
+      return false;
     case State::kBound:
       if (stanza.ns() == kSmNs) {
         on_sm_element(stanza);
@@ -328,7 +377,11 @@ bool LoginSession::handle_stanza(const protocol::Element& stanza) {
         if ((type == "get" || type == "set") && !observer_->on_iq_request(*this, stanza) &&
             state_ == State::kBound) {
           answer_iq(stanza);
+        } else if (type == "result" || type == "error") {
+          observer_->on_iq_response(*this, stanza);
         }
+      } else if (stanza.is("presence", kClientNs)) {
+        observer_->on_presence(*this, stanza);
       }
       return state_ == State::kBound;
     default:
@@ -350,7 +403,7 @@ bool LoginSession::on_features(const protocol::Element& features) {
       state_ = State::kAwaitCompacted;
       return true;
     }
-    send_bind();
+    bind_or_resume();
     return true;
   }
   if (config_.tls && !tls_done_) {
@@ -362,18 +415,63 @@ bool LoginSession::on_features(const protocol::Element& features) {
     state_ = State::kAwaitProceed;
     return true;
   }
+  if (config_.register_account) {
+    if (!features.child("register", "http://jabber.org/features/iq-register")) {
+      fail("server offers no in-band registration");
+      return false;
+    }
+    std::string iq = "<iq type='set' id='reg1'><query xmlns='jabber:iq:register'><username>";
+    protocol::append_escaped_text(iq, config_.username);
+    iq += "</username><password>";
+    protocol::append_escaped_text(iq, config_.password);
+    iq += "</password></query></iq>";
+    conn_->write(iq);
+    OPENSSL_cleanse(iq.data(), iq.size());
+    pending_features_ = features.clone();
+    state_ = State::kAwaitRegistered;
+    return true;
+  }
+  return start_auth(features);
+}
+
+bool LoginSession::start_auth(const protocol::Element& features) {
   const protocol::Element* mechanisms = features.child("mechanisms", kSaslNs);
-  const std::string_view wanted = sasl_mech_name(config_.mech);
-  bool offered = false;
-  if (mechanisms) {
+  auto offers = [mechanisms](std::string_view name) {
+    if (!mechanisms) return false;
     for (const protocol::Node& node : mechanisms->children()) {
       if (node.is_element() && node.element->is("mechanism", kSaslNs) &&
-          node.element->text() == wanted) {
-        offered = true;
+          node.element->text() == name) {
+        return true;
       }
     }
+    return false;
+  };
+  bool downgrade_guard = false;
+  if (config_.auto_mech) {
+    // The strongest SCRAM the server offers; channel binding (-PLUS) only
+    // over TLS. PLAIN is never chosen on our own.
+    static constexpr std::array<SaslMech, 4> kPreference = {
+        SaslMech::kScramSha256Plus, SaslMech::kScramSha1Plus, SaslMech::kScramSha256,
+        SaslMech::kScramSha1};
+    bool chosen = false;
+    for (SaslMech mech : kPreference) {
+      if (sasl_mech_is_plus(mech) && !tls_done_) continue;
+      if (offers(sasl_mech_name(mech))) {
+        config_.mech = mech;
+        chosen = true;
+        break;
+      }
+    }
+    if (!chosen) {
+      fail("server offers no SCRAM mechanism");
+      return false;
+    }
+    // RFC 5802 §6: we could bind but the server offered no -PLUS; "y" lets
+    // a server that does support it detect that the offer was stripped.
+    downgrade_guard = tls_done_ && !sasl_mech_is_plus(config_.mech);
   }
-  if (!offered) {
+  const std::string_view wanted = sasl_mech_name(config_.mech);
+  if (!offers(wanted)) {
     fail("server does not offer " + std::string(wanted));
     return false;
   }
@@ -389,6 +487,7 @@ bool LoginSession::on_features(const protocol::Element& features) {
                      ? protocol::ScramHash::kSha1
                      : protocol::ScramHash::kSha256;
     scram.username = config_.username;
+    if (downgrade_guard) scram.cbind_flag = protocol::Gs2CbindFlag::kSupportedNotUsed;
     if (sasl_mech_is_plus(config_.mech) && !set_channel_binding(features, scram)) return false;
     if (protocol::opaque_string(config_.password, scram.password) != protocol::PrecisError::kOk) {
       cleanse(scram.cb_data);
@@ -430,6 +529,20 @@ void LoginSession::send_bind() {
   iq += "</bind></iq>";
   write_xml(iq);
   state_ = State::kAwaitBind;
+}
+
+void LoginSession::bind_or_resume() {
+  if (config_.resume_id.empty()) {
+    send_bind();
+    return;
+  }
+  std::string resume = "<resume xmlns='urn:xmpp:sm:3' h='";
+  resume += std::to_string(config_.resume_h);
+  resume += "' previd='";
+  protocol::append_escaped_attr(resume, config_.resume_id);
+  resume += "'/>";
+  write_xml(resume);
+  state_ = State::kAwaitResumed;
 }
 
 bool LoginSession::set_channel_binding(const protocol::Element& features,
@@ -531,6 +644,10 @@ void LoginSession::on_sm_element(const protocol::Element& element) {
     if (sm_ != Sm::kRequested) return;
     sm_ = name == "enabled" ? Sm::kEnabled : Sm::kFailed;
     sm_inbound_ = 0;
+    const std::string_view resume = element.attr_or("resume");
+    if (name == "enabled" && (resume == "true" || resume == "1")) {
+      sm_id_ = std::string(element.attr_or("id"));
+    }
     observer_->on_sm_enabled(*this, sm_ == Sm::kEnabled);
     return;
   }

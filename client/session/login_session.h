@@ -9,8 +9,9 @@
 // stanzas. Over TLS it switches to the compact dialect when the server
 // offers it (spec/compact.md §3.1) unless told not to; the owner's API
 // stays XML either way. It is a small client, not a full one: it never retries, never
-// sends presence on its own, never follows redirects, never resumes a
-// stream, and never lets a protocol failure throw.
+// sends presence on its own, never follows redirects, resumes a stream only
+// when its config names one (XEP-0198 §5), and never lets a protocol
+// failure throw.
 #pragma once
 
 #include <cstddef>
@@ -49,6 +50,9 @@ struct SessionConfig {
   std::string password;  // raw; SCRAM prepares it with OpaqueString
   std::string resource;
   SaslMech mech = SaslMech::kScramSha1;
+  // Pick the strongest SCRAM mechanism the server offers instead of |mech|
+  // (-PLUS first when under TLS); PLAIN never.
+  bool auto_mech = false;
   // TLS when set (must outlive the session): STARTTLS, or with |direct_tls|
   // a TLS handshake right after connecting (XEP-0368). The certificate must
   // verify for |tls_host| (the domain when empty).
@@ -62,6 +66,14 @@ struct SessionConfig {
   // under TLS), with zstd frames when |compact_compression|.
   bool compact = true;
   bool compact_compression = true;
+  // XEP-0198 §5: after authentication, try <resume previd h/> with these
+  // instead of binding; on <failed/> the session binds a fresh resource.
+  std::string resume_id;
+  std::uint32_t resume_h = 0;
+  // XEP-0077 §3.1: create the account in-band (after TLS when configured,
+  // before authentication), then log in to it on the same stream. A refusal
+  // ends the session with "registration refused: CONDITION".
+  bool register_account = false;
 };
 
 class LoginSession;
@@ -85,6 +97,16 @@ class SessionObserver {
   virtual bool on_iq_request(LoginSession& /*session*/, const protocol::Element& /*iq*/) {
     return false;
   }
+  // An <iq type='result'|'error'/> arrived after binding. RFC 6120 §8.1.2.1
+  // leaves matching it to a request (and checking its 'from') to the owner.
+  virtual void on_iq_response(LoginSession& /*session*/, const protocol::Element& /*iq*/) {}
+  // A <presence/> arrived after binding.
+  virtual void on_presence(LoginSession& /*session*/, const protocol::Element& /*presence*/) {}
+  // XEP-0198 §5: the outcome of the resumption the config asked for.
+  // |resumed| true: the stream continues, on_bound() is not called, and
+  // |h| counts the stanzas the server handled of ours (resend the rest).
+  // False: the old stream is gone and on_bound() follows for a new one.
+  virtual void on_resumed(LoginSession& /*session*/, bool /*resumed*/, std::uint32_t /*h*/) {}
   // The answer to enable_sm(): <enabled/> (|enabled| true) or <failed/>.
   virtual void on_sm_enabled(LoginSession& /*session*/, bool /*enabled*/) {}
   // An XEP-0198 <a h='…'/> from the server: |h| counts, modulo 2^32, the
@@ -112,11 +134,11 @@ class LoginSession final : private net::ConnectionHandler {
   // Appends preformatted stanza bytes to the output queue (dropped unless
   // bound). Never calls back.
   void send(std::string_view stanza);
-  // XEP-0198: sends <enable xmlns='urn:xmpp:sm:3'/> (without resumption).
-  // on_sm_enabled() follows. From <enabled/> on, the session counts the
-  // stanzas it receives and answers the server's <r/> itself. Only while
-  // bound, once; never calls back.
-  void enable_sm();
+  // XEP-0198: sends <enable xmlns='urn:xmpp:sm:3'/>, with resume='true'
+  // when |resume|. on_sm_enabled() follows. From <enabled/> on, the session
+  // counts the stanzas it receives and answers the server's <r/> itself.
+  // Only while bound, once; never calls back.
+  void enable_sm(bool resume = false);
   // Sends <r xmlns='urn:xmpp:sm:3'/> once stream management is enabled (the
   // server answers with <a h/>, see on_sm_ack()). Never calls back.
   void request_ack();
@@ -139,6 +161,10 @@ class LoginSession final : private net::ConnectionHandler {
   const std::string& tls_version() const { return tls_version_; }
   // True once the server answered enable_sm() with <enabled/>.
   bool sm_enabled() const { return sm_ == Sm::kEnabled; }
+  // The id of a resumable stream (<enabled id resume='true'/>), else empty.
+  const std::string& sm_id() const { return sm_id_; }
+  // Stanzas received since <enabled/> (mod 2^32): the h to resume with.
+  std::uint32_t sm_inbound() const { return sm_inbound_; }
   // NetLoop::now_ms() of the last read from the server (0 before any), for
   // an owner's keepalive.
   std::uint64_t last_read_ms() const { return last_read_ms_; }
@@ -151,10 +177,12 @@ class LoginSession final : private net::ConnectionHandler {
     kAwaitFeatures,
     kAwaitProceed,
     kAwaitTls,
+    kAwaitRegistered,
     kAwaitSaslResult,
     kAwaitBindFeatures,
     kAwaitCompacted,
     kAwaitBind,
+    kAwaitResumed,
     kBound,
     kClosing,
     kEnded,
@@ -170,6 +198,8 @@ class LoginSession final : private net::ConnectionHandler {
   // Handles one stanza; returns false when the session failed (closing).
   bool handle_stanza(const protocol::Element& stanza);
   bool on_features(const protocol::Element& features);
+  // SASL with the configured mechanism, from the pre-auth |features|.
+  bool start_auth(const protocol::Element& features);
   bool on_sasl(const protocol::Element& stanza);
   // Fills the channel-binding part of |scram| for a -PLUS mechanism from
   // |features| and this connection's TLS; false when the session failed.
@@ -180,6 +210,8 @@ class LoginSession final : private net::ConnectionHandler {
   // Writes complete XML elements in the session's wire format.
   void write_xml(std::string_view xml);
   void send_bind();
+  // XEP-0198 §5: <resume/> when the config names a stream, else bind.
+  void bind_or_resume();
   // Handles one stream event; false when the caller must stop pulling.
   bool on_event(protocol::StreamEvent& event);
 
@@ -193,7 +225,10 @@ class LoginSession final : private net::ConnectionHandler {
   bool compact_compress_ = false;
   std::string_view current_input_;  // the read being parsed (for the switch)
   std::unique_ptr<protocol::ScramClient> scram_;
+  // The pre-authentication features, kept while registration runs.
+  std::unique_ptr<protocol::Element> pending_features_;
   std::string jid_;
+  std::string sm_id_;
   std::string tls_version_;
   std::string failure_;
   std::uint64_t last_read_ms_ = 0;
