@@ -135,6 +135,9 @@ bool open_store(const AccountConfig& account, bool create, OpenedStore& out, std
   }
   if (ke != KeyFileError::kOk) {
     error = key_path + ": " + std::string(key_file_error_message(ke));
+    if (ke == KeyFileError::kNeedPassphrase || ke == KeyFileError::kWrongPassphrase) {
+      error += " (give it with --passphrase-file or XMPP_PASSPHRASE)";
+    }
     return false;
   }
   const ClientStoreError se = ClientStore::open(dir + "/history.db", key, out.store);

@@ -361,6 +361,38 @@ def c_untrusted_certificate(server, xmpp, work):
     p = subprocess.run(args, env=alice.env, capture_output=True, text=True, timeout=30)
     check(p.returncode == 2, f"rc={p.returncode} {p.stderr}")
     check("certificate" in p.stderr and "--ca" in p.stderr, p.stderr)
+    # A trusted certificate for another name is refused the same way: the
+    # account file asks for the name "other.example".
+    account = os.path.join(work, "mismatch.toml")
+    with open(account, "w") as f:
+        f.write('tls_host = "other.example"\n')
+    os.chmod(account, 0o600)
+    args = alice.args("send", "bob@localhost", "x")
+    p = subprocess.run([args[0], "--account", account] + args[1:], env=alice.env,
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 2 and "certificate" in p.stderr, f"rc={p.returncode} {p.stderr}")
+    check("authenticated" not in server.read_log(), "credentials were used")
+
+
+def c_sealed_key_file(server, xmpp, work):
+    """The local key file sealed with a passphrase: the store opens only
+    with it, and a wrong one is refused with a clear message."""
+    alice = Cli(xmpp, server, "alice", work)
+    alice.env["XMPP_PASSPHRASE"] = "correct horse battery staple"
+    alice.register()
+    check(alice.run("send", "--plaintext", "bob@localhost", "x").returncode in (0, 4), "send")
+    del alice.env["XMPP_PASSPHRASE"]
+    p = alice.run("history", "bob@localhost")
+    check(p.returncode == 1 and "passphrase is required" in p.stderr, f"{p.returncode} {p.stderr}")
+    alice.env["XMPP_PASSPHRASE"] = "wrong"
+    p = alice.run("history", "bob@localhost")
+    check(p.returncode == 1 and "does not unlock" in p.stderr, f"{p.returncode} {p.stderr}")
+    alice.env["XMPP_PASSPHRASE"] = "correct horse battery staple"
+    p = alice.run("whoami")
+    check(p.returncode == 0, p.stderr)
+    key = open(os.path.join(alice.data, "storage.key"), "rb").read()
+    check(os.stat(os.path.join(alice.data, "storage.key")).st_mode & 0o077 == 0, "key file mode")
+    check(b"correct horse" not in key, "passphrase in the key file")
 
 
 class Proxy:
