@@ -60,6 +60,10 @@ std::optional<StreamCondition> stream_condition_from_name(std::string_view name)
 inline constexpr std::string_view kStreamsErrorNs = "urn:ietf:params:xml:ns:xmpp-streams";
 // The stream namespace (RFC 6120 §4.8.1).
 inline constexpr std::string_view kStreamNs = "http://etherx.jabber.org/streams";
+// XEP-0182: the registry's namespace for general application-specific
+// conditions, used in stream errors (RFC 6120 §4.9.4) and stanza errors
+// (§8.3.4) alike: <stanza-too-big/>, <resource-limit-exceeded/>.
+inline constexpr std::string_view kXmppErrorsNs = "urn:xmpp:errors";
 
 // Builds <stream:error><condition/>[<text>|text|</text>][app-specific]</stream:error>.
 // |app_specific| (may be null) is moved in as the application-specific

@@ -21,8 +21,9 @@ struct C2sConfig {
   // A TLS layer can be negotiated on this listener (RFC 6120 §5).
   bool tls_available = false;
   // No SASL and no registration before TLS is up (RFC 6120 §5.3.1
-  // mandatory-to-negotiate); nothing but STARTTLS is advertised before it
-  // (hostile-inputs.md catalogue D31, D34). Without tls_available (and
+  // mandatory-to-negotiate); nothing negotiable but STARTTLS is advertised
+  // before it (hostile-inputs.md catalogue D31, D34), only the XEP-0478
+  // limits the client must respect. Without tls_available (and
   // without direct_tls) this leaves a client nothing to negotiate.
   bool tls_required = true;
   // The connection started as TLS (XEP-0368 direct TLS): the owner calls
@@ -34,6 +35,13 @@ struct C2sConfig {
   // Parser limits before and after SASL success (conventions.md §2).
   ParserLimits pre_auth = pre_auth_parser_limits();
   ParserLimits post_auth = post_auth_parser_limits();
+  // Seconds of silence from a bound client after which the owner checks
+  // that it is alive (a XEP-0199 ping) and closes the stream if it is not.
+  // Advertised as XEP-0478 <idle-seconds/> after authentication; 0 (the
+  // owner runs no such timer) leaves it out. Before authentication only a
+  // whole-negotiation deadline applies, which is no idle time, so nothing is
+  // advertised then.
+  uint32_t idle_seconds = 0;
 
   // Failed SASL exchanges on one stream before it is closed with
   // <not-authorized/> (catalogue E37; RFC 6120 §6.4.5 asks for 2 to 5 retries).

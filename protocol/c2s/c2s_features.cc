@@ -1,5 +1,7 @@
 #include "protocol/c2s/c2s_features.h"
 
+#include <string>
+
 #include "protocol/compact/dictionary.h"
 
 namespace xd::protocol {
@@ -52,6 +54,22 @@ void append_c2s_features(const C2sFeatures& f, std::string& out) {
     out.append("<compact xmlns='urn:xmppd:compact:1' dictionary='");
     out.append(std::to_string(compact::dictionary_version()));
     out.append(f.compact_compression ? "'><compression>zstd</compression></compact>" : "'/>");
+  }
+  if (f.max_bytes != 0 || f.idle_seconds != 0) {
+    // XEP-0478 §3: what the client must stay within to avoid a stream
+    // error, so it can shrink or refuse a large stanza instead.
+    out.append("<limits xmlns='urn:xmpp:stream-limits:0'>");
+    if (f.max_bytes != 0) {
+      out.append("<max-bytes>");
+      out.append(std::to_string(f.max_bytes));
+      out.append("</max-bytes>");
+    }
+    if (f.idle_seconds != 0) {
+      out.append("<idle-seconds>");
+      out.append(std::to_string(f.idle_seconds));
+      out.append("</idle-seconds>");
+    }
+    out.append("</limits>");
   }
   out.append("</stream:features>");
 }

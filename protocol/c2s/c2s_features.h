@@ -18,6 +18,8 @@ inline constexpr std::string_view kRegisterNs = "jabber:iq:register";
 inline constexpr std::string_view kSaslCbNs = "urn:xmpp:sasl-cb:0";
 // XEP-0352 client state indication.
 inline constexpr std::string_view kCsiNs = "urn:xmpp:csi:0";
+// XEP-0478 stream limits advertisement.
+inline constexpr std::string_view kStreamLimitsNs = "urn:xmpp:stream-limits:0";
 
 // The SASL mechanisms offered on one stream.
 struct C2sSaslOffer {
@@ -44,6 +46,11 @@ struct C2sFeatures {
   bool csi = false;                  // XEP-0352 §2 client state indication
   bool compact = false;              // spec/compact.md §3.1 the compact dialect
   bool compact_compression = false;  // ... with zstd frames on offer
+  // XEP-0478 §3 <limits/>: the largest first-level element this stream
+  // accepts now, and the silence after which the server checks liveness.
+  // 0 leaves the child out; both 0 leave <limits/> out.
+  uint64_t max_bytes = 0;
+  uint32_t idle_seconds = 0;
 };
 
 // Appends <stream:features>...</stream:features> for |features| to |out|.

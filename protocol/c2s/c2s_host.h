@@ -51,8 +51,10 @@ class C2sHost {
   // resourcepart) to this stream. Returns nullopt when bound; otherwise the
   // condition for the bind error, e.g. kResourceConstraint when the account
   // has too many sessions (catalogue F47), or kConflict when the policy is
-  // to refuse a duplicate resource. A kick-old policy is carried out by the
-  // host itself (it closes the old session) before it returns nullopt.
+  // to refuse a duplicate resource. kResourceConstraint means the session
+  // cap and nothing else: the stream adds XEP-0205 <resource-limit-exceeded/>
+  // to it. A kick-old policy is carried out by the host itself (it closes
+  // the old session) before it returns nullopt.
   virtual std::optional<StanzaCondition> bind_resource(const Jid& full) = 0;
 
   // Fills |out| with |n| cryptographically random bytes (stream ids, SCRAM

@@ -78,11 +78,12 @@ std::unique_ptr<Element> unaddressed_reply(const Element& iq, std::string_view t
   return reply;
 }
 
-std::unique_ptr<Element> unaddressed_error(const Element& iq, StanzaCondition condition) {
+std::unique_ptr<Element> unaddressed_error(const Element& iq, StanzaCondition condition,
+                                           std::unique_ptr<Element> app_specific = nullptr) {
   if (iq.attr_or("type") == "error") return nullptr;  // RFC 6120 §8.3.1
   StanzaError error;
   error.condition = condition;
-  return make_error_reply(*unaddressed_reply(iq, "get"), error);
+  return make_error_reply(*unaddressed_reply(iq, "get"), error, std::move(app_specific));
 }
 
 // An iq addressed to the server itself: no 'to', or our domain in any
@@ -262,12 +263,21 @@ void C2sStream::on_stream_event(StreamEvent& ev) {
       write_stream_close();
       finish("peer closed its stream", /*clean=*/true, std::nullopt);
       return;
-    case StreamEvent::Type::kError:
+    case StreamEvent::Type::kError: {
       // The parser latched a restricted-XML, well-formedness, encoding or
       // limit violation, or the compact decoder a framing one (spec/compact.md
-      // §10); its condition is the stream error (RFC 6120 §4.9.3).
-      stream_error(ev.error, (compact_ ? "compact: " : "parser: ") + ev.detail);
+      // §10); its condition is the stream error (RFC 6120 §4.9.3). A size
+      // limit (an XML stanza, a frame or a decoded body over the max-bytes we
+      // advertise, XEP-0478) also says so with the XEP-0182 application
+      // condition <stanza-too-big/> (RFC 6120 §4.9.4), so the client can tell
+      // it from the other policy violations (catalogue C25: the stream is
+      // closed rather than the stanza refused, as RFC 6120 §13.12 allows).
+      std::unique_ptr<Element> app_specific;
+      if (ev.too_big) app_specific = std::make_unique<Element>(kXmppErrorsNs, "stanza-too-big");
+      stream_error(ev.error, (compact_ ? "compact: " : "parser: ") + ev.detail, {},
+                   std::move(app_specific));
       return;
+    }
   }
 }
 
@@ -370,7 +380,13 @@ C2sSaslOffer C2sStream::sasl_offer() const {
 
 C2sFeatures C2sStream::current_features() const {
   C2sFeatures f;
+  // XEP-0478 §3: the limits in force on this stream from now on: the
+  // stanza size limit the parser (or compact decoder, spec/compact.md §11)
+  // applies at this stage, tighter before authentication (conventions.md §2).
+  f.max_bytes = authenticated_ ? config_.post_auth.max_outstanding_bytes
+                               : config_.pre_auth.max_outstanding_bytes;
   if (authenticated_) {
+    f.idle_seconds = config_.idle_seconds;
     f.bind = true;  // RFC 6120 §7.4
     f.sm = config_.stream_management;
     f.csi = true;
@@ -841,7 +857,19 @@ void C2sStream::on_bind(const Element& iq) {
       stream_error(StreamCondition::kPolicyViolation, "too many failed resource bindings");
       return;
     }
-    if (auto reply = unaddressed_error(iq, *refused)) write_element(*reply);
+    // RFC 6120 §7.6.2.1: <resource-constraint/> from binding means the
+    // account already has as many sessions as it may (C2sHost::bind_resource;
+    // the server's only source of it is its per-account session cap), so it
+    // gets the XEP-0205 application condition <resource-limit-exceeded/> in
+    // the XEP-0182 namespace (RFC 6120 §8.3.4; catalogue F47). Nothing else
+    // the host refuses a bind with carries one.
+    std::unique_ptr<Element> app_specific;
+    if (*refused == StanzaCondition::kResourceConstraint) {
+      app_specific = std::make_unique<Element>(kXmppErrorsNs, "resource-limit-exceeded");
+    }
+    if (auto reply = unaddressed_error(iq, *refused, std::move(app_specific))) {
+      write_element(*reply);
+    }
     return;
   }
 

@@ -417,16 +417,17 @@ class Decoder {
   }
 
  private:
-  std::nullptr_t fail(StreamCondition condition, std::string detail) {
+  std::nullptr_t fail(StreamCondition condition, std::string detail, bool too_big = false) {
     if (!failed_) {
       failed_ = true;
       error_.condition = condition;
       error_.detail = std::move(detail);
+      error_.too_big = too_big;
     }
     return nullptr;
   }
-  bool failb(StreamCondition condition, std::string detail) {
-    fail(condition, std::move(detail));
+  bool failb(StreamCondition condition, std::string detail, bool too_big = false) {
+    fail(condition, std::move(detail), too_big);
     return false;
   }
 
@@ -453,7 +454,8 @@ class Decoder {
   // spec §11: decoded bytes are charged before they are produced.
   bool charge(size_t n) {
     if (n > limits_.max_decoded_bytes - decoded_) {
-      return failb(StreamCondition::kPolicyViolation, "decoded size over the limit");
+      return failb(StreamCondition::kPolicyViolation, "decoded size over the limit",
+                   /*too_big=*/true);
     }
     decoded_ += n;
     return true;

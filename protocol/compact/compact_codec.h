@@ -51,6 +51,9 @@ void encode_value(std::string_view value, std::string& out, const CodecContext& 
 struct DecodeError {
   StreamCondition condition = StreamCondition::kBadFormat;
   std::string detail;  // for logs; never sent to the peer
+  // The decoded size went over max_decoded_bytes (spec §11): the stream
+  // error carries <stanza-too-big/> (see StreamEvent::too_big).
+  bool too_big = false;
 };
 
 // Decodes exactly one element from |body| (all of it: trailing bytes are an

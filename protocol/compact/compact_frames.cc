@@ -126,7 +126,7 @@ void CompactDecoder::reset() {
   state_ = State::kOk;
 }
 
-StreamEvent CompactDecoder::error(StreamCondition condition, std::string detail) {
+StreamEvent CompactDecoder::error(StreamCondition condition, std::string detail, bool too_big) {
   state_ = State::kReported;
   buffer_.clear();
   buffer_.shrink_to_fit();
@@ -135,6 +135,7 @@ StreamEvent CompactDecoder::error(StreamCondition condition, std::string detail)
   ev.type = StreamEvent::Type::kError;
   ev.error = condition;
   ev.detail = std::move(detail);
+  ev.too_big = too_big;
   return ev;
 }
 
@@ -156,7 +157,8 @@ std::optional<StreamEvent> CompactDecoder::next() {
     }
     if (length == 0) return error(StreamCondition::kBadFormat, "frame length 0");
     if (length > limits_.max_outstanding_bytes) {
-      return error(StreamCondition::kPolicyViolation, "frame longer than the stanza limit");
+      return error(StreamCondition::kPolicyViolation, "frame longer than the stanza limit",
+                   /*too_big=*/true);
     }
     if (static_cast<size_t>(end - p) < length) return std::nullopt;
     const uint8_t flags = *p;
@@ -179,7 +181,8 @@ std::optional<StreamEvent> CompactDecoder::next() {
       }
       // Catalogue J63: the claimed size is checked before any output.
       if (size > limits_.max_outstanding_bytes) {
-        return error(StreamCondition::kPolicyViolation, "decompressed size over the limit");
+        return error(StreamCondition::kPolicyViolation, "decompressed size over the limit",
+                     /*too_big=*/true);
       }
       if (!decompress_body(
               std::string_view(reinterpret_cast<const char*>(q), static_cast<size_t>(qend - q)),
@@ -205,7 +208,7 @@ std::optional<StreamEvent> CompactDecoder::next() {
         DecodeError err;
         const CodecContext ctx{domain_};
         auto root = decode_element(body, ctx, decode_limits(limits_), err, kStreamNsView);
-        if (!root) return error(err.condition, "stream header: " + err.detail);
+        if (!root) return error(err.condition, "stream header: " + err.detail, err.too_big);
         if (root->ns() != kStreamNsView || root->name() != "stream" || !root->children().empty()) {
           return error(StreamCondition::kBadFormat, "OPEN frame is not a stream header");
         }
@@ -223,7 +226,7 @@ std::optional<StreamEvent> CompactDecoder::next() {
         DecodeError err;
         const CodecContext ctx{domain_};
         auto root = decode_element(body, ctx, decode_limits(limits_), err);
-        if (!root) return error(err.condition, err.detail);
+        if (!root) return error(err.condition, err.detail, err.too_big);
         if (inflated_.capacity() > kBufferKeepBytes) inflated_ = std::string();
         StreamEvent ev;
         ev.type = StreamEvent::Type::kStanza;

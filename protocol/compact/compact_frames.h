@@ -75,7 +75,7 @@ class CompactDecoder {
 
  private:
   enum class State { kOk, kFailed, kReported, kClosed };
-  StreamEvent error(StreamCondition condition, std::string detail);
+  StreamEvent error(StreamCondition condition, std::string detail, bool too_big = false);
   void compact_buffer();
 
   ParserLimits limits_;

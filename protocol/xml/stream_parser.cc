@@ -436,6 +436,7 @@ void StreamParser::reset() {
   backlog_.clear();
   error_ = StreamCondition::kUndefinedCondition;
   error_detail_.clear();
+  error_too_big_ = false;
 }
 
 // RFC 6120 §11.6: UTF-8 only. Expat forced to UTF-8 would silently accept
@@ -491,7 +492,7 @@ void StreamParser::parse(std::string_view bytes) {
   // Expat takes an int length; no sane read is anywhere near that, and
   // the outstanding-bytes limit is far below it.
   if (bytes.size() > (1u << 30)) {
-    fail(StreamCondition::kPolicyViolation, "oversized feed");
+    fail(StreamCondition::kPolicyViolation, "oversized feed", /*too_big=*/true);
     return;
   }
   fed_ += bytes.size();
@@ -557,6 +558,7 @@ std::optional<StreamEvent> StreamParser::next() {
     ev.type = StreamEvent::Type::kError;
     ev.error = error_;
     ev.detail = error_detail_;
+    ev.too_big = error_too_big_;
     return ev;
   }
   return std::nullopt;
@@ -577,24 +579,25 @@ void StreamParser::after_parse(int status) {
     default:
       // Everything fed has been consumed or buffered by expat.
       if (outstanding_bytes() > limits_.max_outstanding_bytes) {
-        fail(StreamCondition::kPolicyViolation, "stanza size limit");
+        fail(StreamCondition::kPolicyViolation, "stanza size limit", /*too_big=*/true);
       }
       return;
   }
 }
 
-void StreamParser::fail(StreamCondition condition, std::string detail) {
+void StreamParser::fail(StreamCondition condition, std::string detail, bool too_big) {
   if (state_ == State::kFailed || state_ == State::kErrorReported) return;
   state_ = State::kFailed;
   error_ = condition;
   error_detail_ = std::move(detail);
+  error_too_big_ = too_big;
   // A half-built stanza is never delivered (catalogue B23).
   stanza_.reset();
   open_.clear();
 }
 
-void StreamParser::fail_from_handler(StreamCondition condition, std::string detail) {
-  fail(condition, std::move(detail));
+void StreamParser::fail_from_handler(StreamCondition condition, std::string detail, bool too_big) {
+  fail(condition, std::move(detail), too_big);
   XML_StopParser(xp(parser_), XML_FALSE);
 }
 
@@ -604,7 +607,7 @@ bool StreamParser::over_outstanding_limit_in_handler() {
   // carry the whole oversize payload.
   auto end = static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
   if (end > completed_ && end - completed_ > limits_.max_outstanding_bytes) {
-    fail_from_handler(StreamCondition::kPolicyViolation, "stanza size limit");
+    fail_from_handler(StreamCondition::kPolicyViolation, "stanza size limit", /*too_big=*/true);
     return true;
   }
   return false;

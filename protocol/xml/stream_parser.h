@@ -66,6 +66,12 @@ struct StreamEvent {
   std::unique_ptr<Element> stanza;  // kStanza (owned by the receiver of the event)
   StreamCondition error = StreamCondition::kUndefinedCondition;  // kError
   std::string detail;  // kError: a diagnostic for logs, never sent to peers
+  // kError: a size limit was exceeded (a stanza over max_outstanding_bytes,
+  // a compact frame or decoded body over it), not a depth, attribute or
+  // element-count limit. The stream error then carries the XEP-0182
+  // application condition <stanza-too-big xmlns='urn:xmpp:errors'/>
+  // (RFC 6120 §4.9.4; hostile-inputs.md catalogue C25).
+  bool too_big = false;
 };
 
 class StreamParser {
@@ -134,8 +140,8 @@ class StreamParser {
   void parse(std::string_view bytes);
   StreamEvent take_pending();
   void after_parse(int status);
-  void fail(StreamCondition condition, std::string detail);
-  void fail_from_handler(StreamCondition condition, std::string detail);
+  void fail(StreamCondition condition, std::string detail, bool too_big = false);
+  void fail_from_handler(StreamCondition condition, std::string detail, bool too_big = false);
   bool over_outstanding_limit_in_handler();
   bool sniff_encoding(bool final);
 
@@ -165,6 +171,7 @@ class StreamParser {
   std::string replay_header_;  // see remember_header(); empty before the header
   StreamCondition error_ = StreamCondition::kUndefinedCondition;
   std::string error_detail_;
+  bool error_too_big_ = false;  // see StreamEvent::too_big
 };
 
 }  // namespace xd::protocol

@@ -45,6 +45,16 @@ struct Secured : Client {
   Secured() { secure(); }
 };
 
+// The exact bytes a size-limit violation ends the stream with: the
+// condition, then the XEP-0182 application condition (RFC 6120 §4.9.4).
+constexpr std::string_view kTooBig =
+    "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+    "<stanza-too-big xmlns='urn:xmpp:errors'/></stream:error></stream:stream>";
+
+bool ends_with(std::string_view wire, std::string_view tail) {
+  return wire.size() >= tail.size() && wire.substr(wire.size() - tail.size()) == tail;
+}
+
 TEST_SUITE("c2s_hostile") {
   // ------------------------------------------------------------------ A
 
@@ -266,6 +276,54 @@ TEST_SUITE("c2s_hostile") {
            "</body></message>");
     CHECK(s.routed() == 1);
     CHECK(s.stream_error().empty());
+  }
+
+  TEST_CASE("C25: oversize stanza -> policy-violation + <stanza-too-big/>, stream closed") {
+    // (a) One complete 300 KiB stanza after authentication.
+    Session a;
+    a.wire.clear();
+    a.send("<message to='romeo@example.com'><body>" + std::string(300 * 1024, 'x') +
+           "</body></message>");
+    CHECK(a.wire == kTooBig);
+    CHECK(a.routed() == 0);
+    CHECK(a.closed_error == StreamCondition::kPolicyViolation);
+    // (b) A stanza that never ends, fed in 4 KiB reads.
+    Session b;
+    b.wire.clear();
+    b.send("<message to='romeo@example.com'><body>");
+    for (int i = 0; i < 100 && !b.closed; ++i) b.send(std::string(4096, 'y'));
+    CHECK(b.wire == kTooBig);
+    CHECK(b.routed() == 0);
+    // Before authentication the 8 KiB limit, with the same error (C28).
+    Secured c;
+    c.wire.clear();
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
+           std::string(20 * 1024, 'A') + "</auth>");
+    CHECK(c.wire == kTooBig);
+    // Before our header: the header first, then the same error.
+    Client d;
+    d.send(std::string(kOpen).substr(0, 58) + std::string(9 * 1024, ' '));
+    CHECK(d.headers_seen() == 1);
+    CHECK(ends_with(d.wire, kTooBig));
+  }
+
+  TEST_CASE("C29: other limit errors carry no <stanza-too-big/>") {
+    std::string deep;
+    for (int i = 0; i < 100; ++i) deep += "<a>";
+    Session s;
+    s.wire.clear();
+    s.send("<message>" + deep);
+    CHECK(s.wire ==
+          "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+          "</stream:error></stream:stream>");
+    std::string many;
+    for (int i = 0; i < 40; ++i) many += "<x/>";
+    Secured c;
+    c.wire.clear();
+    c.send("<iq type='get' id='1'>" + many + "</iq>");
+    CHECK(c.wire ==
+          "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+          "</stream:error></stream:stream>");
   }
 
   // ------------------------------------------------------------------ D
@@ -597,6 +655,8 @@ TEST_SUITE("c2s_hostile") {
     for (uint32_t i = 0; i < c.config().max_bind_failures; ++i) {
       CHECK(c.bind("r") == "");
       CHECK(Client::stanza_error(*c.last()) == "conflict");
+      // Only the session cap carries <resource-limit-exceeded/> (F47).
+      CHECK(c.last()->child("error", "jabber:client")->child_element_count() == 1);
       CHECK(c.stream_error().empty());
     }
     c.bind("r");
@@ -609,9 +669,16 @@ TEST_SUITE("c2s_hostile") {
     REQUIRE(c.plain() == "success");
     REQUIRE(c.open());
     c.host.bind_refusal = StanzaCondition::kResourceConstraint;
+    c.wire.clear();
     CHECK(c.bind("r") == "");
     CHECK(Client::stanza_error(*c.last()) == "resource-constraint");
     CHECK(c.last()->child("error", "jabber:client")->attr_or("type") == "wait");
+    // XEP-0205: the application condition says it is the session cap.
+    CHECK(c.wire ==
+          "<iq id='b1' type='error'><error type='wait'><resource-constraint "
+          "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><resource-limit-exceeded "
+          "xmlns='urn:xmpp:errors'/></error></iq>");
+    CHECK(c.stream_error().empty());
     c.host.bind_refusal.reset();
     CHECK(c.bind("r") == "juliet@example.com/r");
   }

@@ -154,8 +154,22 @@ TEST_SUITE("c2s_features") {
           "xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>");
 
     out.clear();
-    append_c2s_features(C2sFeatures{}, out);
-    CHECK(out == "<stream:features></stream:features>");
+    C2sFeatures limits;
+    limits.max_bytes = 262144;
+    limits.idle_seconds = 840;
+    append_c2s_features(limits, out);
+    CHECK(out ==
+          "<stream:features><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>262144</max-bytes>"
+          "<idle-seconds>840</idle-seconds></limits></stream:features>");
+
+    // Before authentication: the tighter limit, no idle time (XEP-0478 §3).
+    out.clear();
+    limits.max_bytes = 8192;
+    limits.idle_seconds = 0;
+    append_c2s_features(limits, out);
+    CHECK(out ==
+          "<stream:features><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>8192</max-bytes>"
+          "</limits></stream:features>");
   }
 }
 

@@ -49,6 +49,21 @@ std::string open_frame() {
   return out;
 }
 
+// The frames a stream error ends a compact stream with (spec §3): the
+// <stream:error/> element, with |app| as its application condition, then
+// CLOSE.
+std::string error_frames(StreamCondition condition, std::unique_ptr<Element> app = nullptr) {
+  std::string out;
+  REQUIRE(compact::append_element_frame(*make_stream_error(condition, {}, std::move(app)), out,
+                                        compact::CodecContext{"example.com"}, false));
+  compact::append_close_frame(out);
+  return out;
+}
+
+std::unique_ptr<Element> too_big() {
+  return std::make_unique<Element>(kXmppErrorsNs, "stanza-too-big");
+}
+
 std::string preface(uint8_t version = 1, uint8_t dictionary = 1, uint8_t flags = 1) {
   return std::string{'X', 'C', static_cast<char>(version), static_cast<char>(dictionary),
                      static_cast<char>(flags)};
@@ -207,17 +222,57 @@ TEST_SUITE("c2s_stream compact") {
     Client c;
     REQUIRE(authenticate(c) != nullptr);
     c.send(kRequest);
+    c.wire.clear();
     c.send(std::string("\xFF\xFF\xFF\xFF\x0F", 5));
     CHECK(c.stream_error() == "policy-violation");
     CHECK(c.server_closed_stream());
     CHECK(c.closed_error == StreamCondition::kPolicyViolation);
+    // A size limit (catalogue C25): <stanza-too-big/> goes out in the frame.
+    CHECK(c.wire == error_frames(StreamCondition::kPolicyViolation, too_big()));
     Client d;
     REQUIRE(authenticate(d) != nullptr);
     d.send(kRequest);
     d.send(frames_of(kBind));
     // A <message> whose name is a raw "<script" string.
+    d.wire.clear();
     d.send(std::string("\x0B\x00\x00\xF0\x07<script", 12));
     CHECK(d.stream_error() == "not-well-formed");
+    CHECK(d.wire == error_frames(StreamCondition::kNotWellFormed));
+  }
+
+  TEST_CASE("C25 in frames: an oversize frame, complete or never ending, is stanza-too-big") {
+    // A message with a 300 KiB body, framed; built as a tree, since the
+    // fragment parser refuses a stanza this large.
+    auto frame = [](char fill) {
+      Element message("jabber:client", "message");
+      message.set_attr("to", "romeo@example.com");
+      message.add_child("jabber:client", "body").add_text(std::string(300 * 1024, fill));
+      std::string out;
+      REQUIRE(
+          compact::append_element_frame(message, out, compact::CodecContext{"example.com"}, false));
+      return out;
+    };
+    // '~' is stored raw (F0): the frame length itself is over 256 KiB, so
+    // the first bytes of it suffice (spec §10.2 F3). 'x...' is base64 (F1),
+    // stored in 3/4 of the size: the frame fits and its decoded size does
+    // not (§11.2).
+    const std::string raw = frame('~');
+    const std::string packed = frame('x');
+    REQUIRE(raw.size() > 256 * 1024);
+    REQUIRE(packed.size() < 256 * 1024);
+    for (const std::string& sent : {raw, raw.substr(0, 4096), packed}) {
+      CAPTURE(sent.size());
+      Client c;
+      REQUIRE(authenticate(c) != nullptr);
+      c.send(kRequest);
+      c.send_xml(kBind);
+      REQUIRE(c.has_event(Type::kBound));
+      c.wire.clear();
+      c.send(sent);
+      CHECK(c.wire == error_frames(StreamCondition::kPolicyViolation, too_big()));
+      CHECK(c.events_of(Type::kStanza).empty());
+      CHECK(c.closed_error == StreamCondition::kPolicyViolation);
+    }
   }
 
   TEST_CASE("direct port: preface, OPEN, SASL, restart, bind, stanzas") {
@@ -237,12 +292,20 @@ TEST_SUITE("c2s_stream compact") {
     CHECK(f->child("starttls", "urn:ietf:params:xml:ns:xmpp-tls") == nullptr);
     CHECK(f->child("compact", kCompactNs) == nullptr);
     CHECK(f->child("mechanisms", kSaslNs) != nullptr);
+    // XEP-0478 limits in frames too: the frame limit is the stanza limit.
+    const Element* limits = f->child("limits", kStreamLimitsNs);
+    REQUIRE(limits != nullptr);
+    CHECK(limits->child("max-bytes", kStreamLimitsNs)->text() == "8192");
     c.send_xml("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
                b64(std::string("\0juliet\0r0m30myr0m30", 20)) + "</auth>");
     REQUIRE(c.last()->is("success", kSaslNs));
     c.send(open_frame());
     CHECK(c.headers_seen() == 2);
-    REQUIRE(find(c, "features", kStreamNs)->child("bind", "urn:ietf:params:xml:ns:xmpp-bind"));
+    f = find(c, "features", kStreamNs);
+    REQUIRE(f->child("bind", "urn:ietf:params:xml:ns:xmpp-bind"));
+    REQUIRE(f->child("limits", kStreamLimitsNs) != nullptr);
+    CHECK(f->child("limits", kStreamLimitsNs)->child("max-bytes", kStreamLimitsNs)->text() ==
+          "262144");
     c.send_xml(kBind);
     CHECK(c.stream().state() == C2sState::kBound);
     c.send_xml("<message to='romeo@example.com' type='chat'><body>hi</body></message>");

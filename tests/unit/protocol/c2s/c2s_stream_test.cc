@@ -63,7 +63,59 @@ TEST_SUITE("c2s_stream") {
     CHECK(st->child("required", kTls) != nullptr);
     CHECK(f->child("mechanisms", kSaslNs) == nullptr);  // catalogue D31
     CHECK(f->child("register", "http://jabber.org/features/iq-register") == nullptr);
-    CHECK(f->child_element_count() == 1);  // nothing else, e.g. no compression (D34)
+    // Nothing else negotiable, e.g. no compression (D34); only the XEP-0478
+    // limits the client must keep to.
+    CHECK(f->child_element_count() == 2);
+    CHECK(f->child("limits", kStreamLimitsNs) != nullptr);
+  }
+
+  TEST_CASE("features: XEP-0478 limits of each stage, pre-auth then post-auth") {
+    // The text of <limits/>'s |name| child, or "" when absent.
+    auto limit = [](const Element* f, std::string_view name) -> std::string {
+      REQUIRE(f != nullptr);
+      const Element* limits = f->child("limits", kStreamLimitsNs);
+      REQUIRE(limits != nullptr);
+      const Element* e = limits->child(name, kStreamLimitsNs);
+      return e ? e->text() : "";
+    };
+    C2sConfig config = test_config();
+    config.pre_auth.max_outstanding_bytes = 5000;
+    config.post_auth.max_outstanding_bytes = 100000;
+    config.idle_seconds = 840;
+    Client c(config);
+    const Element* f = c.open();
+    CHECK(limit(f, "max-bytes") == "5000");
+    // Before authentication only a negotiation deadline applies, no idle time.
+    CHECK(limit(f, "idle-seconds") == "");
+    c.starttls();
+    f = c.open();
+    CHECK(limit(f, "max-bytes") == "5000");
+    CHECK(limit(f, "idle-seconds") == "");
+    REQUIRE(c.scram(ScramHash::kSha256, true) == "success");
+    f = c.open();
+    CHECK(limit(f, "max-bytes") == "100000");
+    CHECK(limit(f, "idle-seconds") == "840");
+    // The advertised numbers are the ones enforced: 100000 bytes pass,
+    // one more is a policy-violation (with <stanza-too-big/>).
+    REQUIRE(c.bind() == "juliet@example.com/balcony");
+    const std::string head = "<message to='romeo@example.com'><body>";
+    const std::string tail = "</body></message>";
+    c.send(head + std::string(100000 - head.size() - tail.size(), 'x') + tail);
+    CHECK(c.events_of(C2sEvent::Type::kStanza).size() == 1);
+    CHECK(c.stream_error().empty());
+    c.send(head + std::string(100001 - head.size() - tail.size(), 'x') + tail);
+    CHECK(c.stream_error() == "policy-violation");
+    CHECK(c.events_of(C2sEvent::Type::kStanza).size() == 1);
+
+    // The defaults: 8 KiB and 256 KiB; no idle time unless the owner has one.
+    Client d;
+    CHECK(limit(d.open(), "max-bytes") == "8192");
+    d.starttls();
+    CHECK(limit(d.open(), "max-bytes") == "8192");
+    REQUIRE(d.plain() == "success");
+    f = d.open();
+    CHECK(limit(f, "max-bytes") == "262144");
+    CHECK(limit(f, "idle-seconds") == "");
   }
 
   TEST_CASE("features after TLS: -PLUS first, PLAIN, registration, channel-binding types") {

@@ -64,6 +64,14 @@ StreamCondition decode_error(std::string_view body, DecodeLimits limits = {},
   return err.condition;
 }
 
+// Whether decoding |body| failed on the decoded-size limit (DecodeError::too_big).
+bool decode_too_big(std::string_view body, DecodeLimits limits) {
+  DecodeError err;
+  auto e = decode_element(body, CodecContext{"example.com"}, limits, err);
+  CHECK_MESSAGE(!e, "decoded although malformed");
+  return err.too_big;
+}
+
 }  // namespace
 
 TEST_CASE("compact dictionary: version 1, tokens found both ways") {
@@ -207,6 +215,8 @@ TEST_CASE("compact decode: limits are policy-violation, checked before allocatio
   std::string body = bytes({0x20, 0x02, 0x01, 0xF0, 0x64});
   body.append(100, 'a');
   CHECK(decode_error(body, small) == StreamCondition::kPolicyViolation);
+  // A size limit: the stream error will carry <stanza-too-big/> (XEP-0182).
+  CHECK(decode_too_big(body, small));
   // Token expansion: 30 one-byte tokens of the longest token, between
   // empty child elements (adjacent text nodes are refused on their own).
   uint16_t longest = 1;
@@ -224,6 +234,7 @@ TEST_CASE("compact decode: limits are policy-violation, checked before allocatio
   }
   small.max_elements = 4096;
   CHECK(decode_error(tokens, small) == StreamCondition::kPolicyViolation);
+  CHECK(decode_too_big(tokens, small));
   // Depth and element count.
   DecodeLimits shallow;
   shallow.max_depth = 3;
@@ -233,8 +244,12 @@ TEST_CASE("compact decode: limits are policy-violation, checked before allocatio
   DecodeLimits few;
   few.max_elements = 2;
   CHECK(decode_error(deep, few) == StreamCondition::kPolicyViolation);
+  // Count limits are not size limits.
+  CHECK_FALSE(decode_too_big(deep, shallow));
+  CHECK_FALSE(decode_too_big(deep, few));
   DecodeLimits attrs;
   attrs.max_attributes = 2;
   CHECK(decode_error(bytes({0x03, 0x02, 0x05, 0x0A, 0x06, 0x0A, 0x07, 0x0A}), attrs) ==
         StreamCondition::kPolicyViolation);
+  CHECK_FALSE(decode_too_big(bytes({0x03, 0x02, 0x05, 0x0A, 0x06, 0x0A, 0x07, 0x0A}), attrs));
 }

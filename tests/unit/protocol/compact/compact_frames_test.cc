@@ -41,7 +41,9 @@ std::vector<std::string> events(CompactDecoder& d) {
         out.push_back("close");
         break;
       case StreamEvent::Type::kError:
-        out.push_back("error " + std::string(stream_condition_name(ev->error)));
+        // A size limit says so (XEP-0182 <stanza-too-big/>, catalogue C25).
+        out.push_back("error " + std::string(stream_condition_name(ev->error)) +
+                      (ev->too_big ? " too-big" : ""));
         break;
     }
   }
@@ -141,7 +143,7 @@ TEST_CASE("compact frames: decompression bomb stops at the cap (catalogue J63)")
   frame.push_back(static_cast<char>(kFrameCompressed));
   frame += packed;
   // The claimed size is over the 256 KiB stanza limit: refused unread.
-  CHECK(decode_all(frame, true) == std::vector<std::string>{"error policy-violation"});
+  CHECK(decode_all(frame, true) == std::vector<std::string>{"error policy-violation too-big"});
   // A lie about the size: the output never grows past the claim.
   std::string liar;
   append_varint(liar, 100);
@@ -158,10 +160,29 @@ TEST_CASE("compact frames: decompression bomb stops at the cap (catalogue J63)")
         std::vector<std::string>{"error bad-format"});
 }
 
+TEST_CASE("compact frames: size limits are flagged too_big, count limits not (catalogue C25)") {
+  using V = std::vector<std::string>;
+  const std::string frame = frame_of(kChat);
+  // The frame fits the limit but its body decodes to more (tokens expand).
+  ParserLimits tight = post_auth_parser_limits();
+  tight.max_outstanding_bytes = frame.size();
+  CHECK(decode_all(frame, false, tight) == V{"error policy-violation too-big"});
+  // A length over the limit, judged before the body is read.
+  tight.max_outstanding_bytes = 16;
+  CHECK(decode_all(frame, false, tight) == V{"error policy-violation too-big"});
+  // Depth and element count are no size limits.
+  ParserLimits shallow = post_auth_parser_limits();
+  shallow.max_depth = 1;
+  CHECK(decode_all(frame, false, shallow) == V{"error policy-violation"});
+  ParserLimits few = post_auth_parser_limits();
+  few.max_elements_per_stanza = 2;
+  CHECK(decode_all(frame, false, few) == V{"error policy-violation"});
+}
+
 TEST_CASE("compact frames: hostile framing gets its condition (catalogue J64)") {
   using V = std::vector<std::string>;
   // Length 0xFFFFFFFF: over the limit, judged before anything is buffered.
-  CHECK(decode_all(bytes({0xFF, 0xFF, 0xFF, 0xFF, 0x0F})) == V{"error policy-violation"});
+  CHECK(decode_all(bytes({0xFF, 0xFF, 0xFF, 0xFF, 0x0F})) == V{"error policy-violation too-big"});
   // A varint longer than 5 bytes; a value above 2^32 - 1; non-minimal.
   CHECK(decode_all(bytes({0x80, 0x80, 0x80, 0x80, 0x80, 0x80})) == V{"error bad-format"});
   CHECK(decode_all(bytes({0xFF, 0xFF, 0xFF, 0xFF, 0x1F})) == V{"error bad-format"});
@@ -178,7 +199,7 @@ TEST_CASE("compact frames: hostile framing gets its condition (catalogue J64)") 
   // Pre-auth limits: 8 KiB.
   std::string big;
   append_varint(big, 9000);
-  CHECK(decode_all(big, false, pre_auth_parser_limits()) == V{"error policy-violation"});
+  CHECK(decode_all(big, false, pre_auth_parser_limits()) == V{"error policy-violation too-big"});
   // An OPEN frame that is not a stream header.
   CHECK(decode_all(bytes({0x03, 0x01, 0x00, 0x02})) == V{"error bad-format"});
   // After the error nothing more comes out.

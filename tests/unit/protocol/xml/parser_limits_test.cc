@@ -11,6 +11,18 @@ using namespace xd::protocol::test;
 
 namespace {
 std::string hdr() { return kHeader; }
+
+// The final event of |input| fed whole, which must be an error.
+StreamEvent error_of(std::string_view input,
+                     const ParserLimits& limits = post_auth_parser_limits()) {
+  StreamParser p(limits);
+  p.feed(input);
+  std::optional<StreamEvent> last;
+  while (auto ev = p.next()) last = std::move(ev);
+  REQUIRE(last);
+  REQUIRE(last->type == StreamEvent::Type::kError);
+  return std::move(*last);
+}
 }  // namespace
 
 TEST_CASE("C24: attribute and namespace-declaration floods stop at the per-element cap") {
@@ -29,6 +41,14 @@ TEST_CASE("C24: attribute and namespace-declaration floods stop at the per-eleme
   // The stream header is held to the same caps.
   CHECK(last(parse_all("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'" + attrs +
                        ">")) == "error policy-violation");
+  // Count limits, not size limits: no <stanza-too-big/> (XEP-0182). (The
+  // floods above are also over 256 KiB, which is checked first.)
+  CHECK_FALSE(error_of(hdr() + "<message" + sixty_four + " z='1'/>").too_big);
+  std::string sixty_five_decls;
+  for (int i = 0; i < 65; ++i)
+    sixty_five_decls += " xmlns:p" + std::to_string(i) + "='urn:x" + std::to_string(i) + "'";
+  CHECK_FALSE(error_of(hdr() + "<message" + sixty_five_decls + "/>").too_big);
+  CHECK(error_of(hdr() + "<message" + attrs + "/>").too_big);
 }
 
 TEST_CASE("C25a: a complete 300 KiB stanza is a policy-violation after auth") {
@@ -36,6 +56,10 @@ TEST_CASE("C25a: a complete 300 KiB stanza is a policy-violation after auth") {
   auto ev = parse_all(hdr() + "<message><body>" + body + "</body></message>");
   CHECK(last(ev) == "error policy-violation");
   CHECK(ev.size() == 2);
+  // A size limit: the stream error names it with <stanza-too-big/>.
+  StreamEvent error = error_of(hdr() + "<message><body>" + body + "</body></message>");
+  CHECK(error.error == StreamCondition::kPolicyViolation);
+  CHECK(error.too_big);
 }
 
 TEST_CASE("C25b: a never-ending stanza fails once outstanding bytes pass the limit") {
@@ -51,8 +75,18 @@ TEST_CASE("C25b: a never-ending stanza fails once outstanding bytes pass the lim
   }
   REQUIRE(ev);
   CHECK(ev->error == StreamCondition::kPolicyViolation);
+  CHECK(ev->too_big);
   // Caught within one chunk of the limit, so memory stays near the limit.
   CHECK(fed <= 256 * 1024 + chunk.size());
+  // reset() (a stream restart) clears the latched error with its flag.
+  p.reset();
+  p.feed(hdr() + "<message>");
+  REQUIRE(p.next());
+  p.feed(std::string(20, '<'));
+  std::optional<StreamEvent> bad = p.next();
+  REQUIRE(bad);
+  CHECK(bad->error == StreamCondition::kNotWellFormed);
+  CHECK_FALSE(bad->too_big);
 }
 
 TEST_CASE("C26: a trickled giant token is cheap with deferral on and still delivered") {
@@ -81,10 +115,15 @@ TEST_CASE("C28: pre-auth limits: 8 KiB and 32 elements") {
       hdr() + "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + big + "</auth>",
       pre_auth_parser_limits());
   CHECK(last(ev) == "error policy-violation");
+  CHECK(error_of(hdr() + "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + big +
+                     "</auth>",
+                 pre_auth_parser_limits())
+            .too_big);
   std::string forty;
   for (int i = 0; i < 40; ++i) forty += "<x/>";
   CHECK(last(parse_all(hdr() + "<iq>" + forty + "</iq>", pre_auth_parser_limits())) ==
         "error policy-violation");
+  CHECK_FALSE(error_of(hdr() + "<iq>" + forty + "</iq>", pre_auth_parser_limits()).too_big);
   std::string thirty_one;
   for (int i = 0; i < 31; ++i) thirty_one += "<x/>";
   CHECK(parse_all(hdr() + "<iq>" + thirty_one + "</iq>", pre_auth_parser_limits()).size() == 2);
@@ -96,6 +135,8 @@ TEST_CASE("C29: deep nesting stops at depth 64") {
   std::string deep;
   for (int i = 0; i < 1000; ++i) deep += "<a>";
   CHECK(last(parse_all(hdr() + "<message>" + deep)) == "error policy-violation");
+  // The depth limit is no size limit: no <stanza-too-big/>.
+  CHECK_FALSE(error_of(hdr() + "<message>" + deep).too_big);
   std::string ok_open, ok_close;
   for (int i = 0; i < 63; ++i) {
     ok_open += "<a>";
