@@ -493,8 +493,8 @@ def c_wrong_password_and_unreachable(server, xmpp, work):
 
 def c_forged_carbon_ignored(server, xmpp, work):
     """Catalogue 76: Mallory sends Alice a message wrapped as a carbon of
-    one from Bob; Alice's client ignores it (notice, nothing displayed,
-    nothing stored)."""
+    one from Bob, and a roster push; Alice's client ignores both (notice,
+    nothing displayed or stored, the push answered with an error)."""
     alice = Cli(xmpp, server, "alice", work)
     alice.register()
     add_user(server, "mallory")
@@ -517,7 +517,22 @@ def c_forged_carbon_ignored(server, xmpp, work):
         await asyncio.sleep(0.5)
         await c.close()
 
+    ready = r.wait(lambda e: e["event"] == "ready", what="alice ready")
+
+    async def forge_roster_push():
+        # RFC 6121 §2.1.6 (CVE-2016-9928): a roster push from someone else.
+        c = Client(server.port, server.domain, name="mallory-iq")
+        await c.login("mallory", PASSWORD, resource="m2")
+        reply = await c.iq("<query xmlns='jabber:iq:roster'><item jid='mallory@localhost' "
+                           "name='Bob'/></query>", to=ready["jid"], itype="set")
+        await c.close()
+        return reply
+
     asyncio.run(forge())
+    reply = asyncio.run(forge_roster_push())
+    check(reply.get("type") == "error", f"the forged roster push was accepted: {reply}")
+    r.wait(lambda e: e["event"] == "notice" and "forged roster push" in e["text"],
+           what="roster notice")
     r.wait(lambda e: e["event"] == "notice" and "forged carbon" in e["text"], what="notice")
     r.wait(lambda e: e["event"] == "message" and e["body"] == "a genuine plaintext note",
            what="the genuine message")
@@ -630,6 +645,56 @@ def c_prekeys_replenished(server, xmpp, work):
     check(now > max(have - 10, 0), f"not replenished: {have} -> {now}")
     listen.send_signal(signal.SIGTERM)
     check(listen.wait(timeout=10) == 0, f"listen exit {listen.returncode}")
+
+
+def c_redirect_not_followed(server, xmpp, work):
+    """Catalogue 75: a server (or a MITM before TLS) that answers with a
+    see-other-host redirect does not make the client connect anywhere
+    else or send credentials: it stops with exit 2."""
+    evil = socket.socket()
+    evil.bind(("127.0.0.1", 0))
+    evil.listen(4)
+    evil.settimeout(0.2)
+    evil_port = evil.getsockname()[1]
+    fake = socket.socket()
+    fake.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    fake.bind(("127.0.0.1", 0))
+    fake.listen(1)
+    seen = []
+
+    def serve():
+        c, _ = fake.accept()
+        seen.append(c.recv(4096))
+        c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                  b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0' "
+                  b"from='localhost' id='x'><stream:error><see-other-host "
+                  b"xmlns='urn:ietf:params:xml:ns:xmpp-streams'>127.0.0.1:"
+                  + str(evil_port).encode() + b"</see-other-host></stream:error>"
+                  b"</stream:stream>")
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                seen.append(d)
+        except OSError:
+            pass
+        c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    alice = Cli(xmpp, server, "alice", work, port=fake.getsockname()[1])
+    p = alice.run("send", "bob@localhost", "x")
+    check(p.returncode == 2 and "see-other-host" in p.stderr, f"rc={p.returncode} {p.stderr}")
+    try:
+        evil.accept()
+        raise AssertionError("the client followed the redirect")
+    except socket.timeout:
+        pass
+    sent = b"".join(seen)
+    check(b"<auth" not in sent and PASSWORD.encode() not in sent, f"sent {sent[:300]}")
+    fake.close()
+    evil.close()
 
 
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
