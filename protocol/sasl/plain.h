@@ -41,7 +41,7 @@ SaslResult<PlainMessage> plain_parse(std::string&& message, std::string_view dom
 
 // True when |prepared_password| (already prepared with opaque_string) derives
 // the StoredKey in |credentials| with its salt, iteration count and hash.
-// The comparison is constant-time (CRYPTO_memcmp). For an unknown user, pass
+// The comparison is constant-time (secret_equal). For an unknown user, pass
 // scram_fake_credentials(...) so that the same PBKDF2 work is done and the
 // answer is the same false (catalogue 37). Returns false for credentials
 // without a salt, iterations or keys of the right size. Derived secrets are

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "protocol/sasl/base64.h"
+#include "protocol/sasl/secret_equal.h"
 
 namespace xd::protocol {
 namespace {
@@ -69,13 +70,6 @@ std::string salted_password(ScramHash hash, std::string_view password, std::stri
 void xor_into(std::string& a, std::string_view b) {
   assert(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<char>(a[i] ^ b[i]);
-}
-
-// Constant-time equality for equal-length secrets (RFC 5802 §9 and
-// Prosody CVE-2021-32921: a variable-time compare leaks the proof bytewise).
-bool equal_secret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 bool usable(const ScramCredentials& c, ScramHash hash) {
@@ -294,7 +288,7 @@ SaslResult<ScramServerSuccess> ScramServer::client_final(std::string_view messag
 
   // RFC 5802 §6: c= must carry our gs2 header and, with "p=", the binding
   // data of this very TLS channel. A mismatch means a man in the middle.
-  if (!equal_secret(m.channel_binding, cbind_input_)) return fail(SaslCondition::kNotAuthorized);
+  if (!secret_equal(m.channel_binding, cbind_input_)) return fail(SaslCondition::kNotAuthorized);
   // RFC 5802 §5.1: the nonce must be exactly the one of the server-first message.
   if (m.nonce != nonce_) return fail(SaslCondition::kNotAuthorized);
   const size_t n = scram_hash_size(config_.hash);
@@ -307,7 +301,7 @@ SaslResult<ScramServerSuccess> ScramServer::client_final(std::string_view messag
   std::string client_key = hmac(digest, credentials_.stored_key, auth);
   xor_into(client_key, m.proof);
   std::string computed = hash_of(config_.hash, client_key);
-  const bool proof_ok = equal_secret(computed, credentials_.stored_key);
+  const bool proof_ok = secret_equal(computed, credentials_.stored_key);
   cleanse(client_key);
   cleanse(computed);
   // Fake credentials fail here too, after the same work as a wrong password.
@@ -412,7 +406,7 @@ SaslStatus ScramClient::server_final(std::string_view message) {
   }
   // RFC 5802 §9: a server that cannot produce ServerSignature does not know
   // ServerKey, so it is not the server we enrolled with.
-  if (!equal_secret(parsed.value().verifier, server_signature_)) {
+  if (!secret_equal(parsed.value().verifier, server_signature_)) {
     return fail(SaslCondition::kNotAuthorized);
   }
   wipe();

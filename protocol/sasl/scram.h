@@ -181,7 +181,8 @@ class ScramServer {
   // kIncorrectEncoding for grammar errors, and kNotAuthorized when the c=
   // data is not gs2-header + channel-binding data (RFC 5802 §6), the nonce
   // is not exactly client nonce + server nonce, the proof is wrong, or the
-  // user is unknown. Proofs are compared with CRYPTO_memcmp (catalogue 41).
+  // user is unknown. Proofs are compared with secret_equal() (constant time,
+  // catalogue 41).
   SaslResult<ScramServerSuccess> client_final(std::string_view message);
 
   State state() const { return state_; }
