@@ -52,7 +52,12 @@ struct ServerConfig {
   int64_t sessions_per_account = 10;
   int64_t max_unauthenticated_per_ip = 50;
   int64_t max_unauthenticated = 10000;
+  int64_t connects_per_ip_second = 5;  // new connections per IP and second; 0 = no rate cap
+  int64_t connect_burst_per_ip = 20;   // ... of which this many at once (token bucket)
   int64_t registrations_per_ip_hour = 10;
+  // Amplification (hostile-inputs.md case 51, XEP-0205 §4.8-4.9); 0 = off.
+  int64_t max_recipients_per_minute = 200;           // distinct bare JIDs messaged per session
+  int64_t max_presence_broadcasts_per_minute = 30;  // per session, token bucket
   bool loopback_exempt = true;  // per-IP caps do not apply to 127.0.0.0/8 and ::1
   int64_t parser_flush_ms = 100;
   int64_t parser_hibernate_ms = 1000;  // 0 = keep the parser's memory

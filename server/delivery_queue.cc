@@ -350,6 +350,11 @@ StorageError DeliveryQueue::commit() {
       case StoreRequest::Result::kStored: {
         const std::string_view type = p.element->attr_or("type", "normal");
         std::vector<Session*> targets = router_.message_targets(p.to, type);
+        // No 'received' copy to a resource that gets the message itself,
+        // now or from its backlog, nor to the sender of a message to its
+        // own account (catalogue G51: once per resource).
+        std::vector<Session*> no_copy = targets;
+        if (p.origin) no_copy.push_back(p.origin);
         // A session catching up gets newer entries from its backlog pager,
         // after the older ones (spec §4: the backlog before live traffic).
         size_t catching_up = 0;
@@ -361,7 +366,7 @@ StorageError DeliveryQueue::commit() {
         });
         size_t connected = catching_up;
         if (hand_over(r.stanza, targets, /*delayed=*/false, &connected, p.element.get()) > 0) {
-          router_.carbon_received(p.to.bare(), *p.element, targets);
+          router_.carbon_received(p.to.bare(), *p.element, no_copy);
         }
         // spec §4 / XEP-0357: stored with no device to show it.
         if (connected == 0 && push_) {

@@ -1,5 +1,6 @@
 #include "server/presence_manager.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace xd::server {
@@ -50,12 +51,12 @@ void PresenceManager::outbound(Session& origin, const Jid* to, std::unique_ptr<E
       const bool initial = !origin.available();
       int priority = parse_priority(*p);
       origin.set_presence(p->clone(), priority);
-      broadcast(origin, *p, initial);
+      broadcast(origin, *p, initial, /*limited=*/true);
       if (initial && priority >= 0 && on_initial_) on_initial_(origin);
     } else if (type == "unavailable") {
       if (!origin.available()) return;
       origin.set_presence(nullptr, 0);
-      broadcast(origin, *p, false);
+      broadcast(origin, *p, false, /*limited=*/true);
     }
     // Other types without 'to' are meaningless; drop them.
     return;
@@ -76,15 +77,35 @@ void PresenceManager::outbound(Session& origin, const Jid* to, std::unique_ptr<E
   }
 }
 
-void PresenceManager::broadcast(Session& origin, const Element& presence, bool initial) {
+void PresenceManager::broadcast(Session& origin, const Element& presence, bool initial,
+                                bool limited) {
   const Jid bare = origin.jid().bare();
   const std::string& user = bare.local();
+  bool fan_out = true;
+  if (limited) {
+    // Catalogue G51 / XEP-0205 §4.8: a flooding client's presence is not
+    // fanned out beyond its budget. Its state is kept (probes and new
+    // subscribers see the latest), and the latest one is broadcast when
+    // the budget allows again (flush_deferred); the ones in between are
+    // never sent.
+    const uint64_t per_minute = router_.send_limits().max_presence_broadcasts_per_minute;
+    BroadcastBucket& bucket = origin.broadcasts();
+    const uint64_t now = router_.now_ms();
+    fan_out = bucket.take(now, per_minute);
+    if (fan_out) {
+      bucket.deferred = false;
+    } else if (!bucket.deferred) {
+      bucket.deferred = true;
+      deferred_.push_back(origin.jid());
+      if (on_deferred_) on_deferred_(std::max<uint64_t>(1, bucket.wait_ms(now, per_minute)));
+    }
+  }
   // RFC 6121 §4.2.2 / §4.4.2: to every contact with a 'from' subscription,
   // and to the user's own available resources.
   for (const RosterItem& item : roster_.items(user)) {
     Jid contact;
     if (Jid::parse(item.jid, contact) != protocol::JidError::kOk) continue;
-    if (has_from(item.subscription)) {
+    if (fan_out && has_from(item.subscription)) {
       auto copy = presence.clone();
       copy->set_attr("to", contact.str());
       to_available(contact, *copy);
@@ -97,9 +118,11 @@ void PresenceManager::broadcast(Session& origin, const Element& presence, bool i
   }
   for (Session* s : router_.sessions().resources(bare)) {
     if (s == &origin || !s->available()) continue;
-    auto copy = presence.clone();
-    copy->set_attr("to", s->jid().str());
-    s->deliver(*copy);
+    if (fan_out) {
+      auto copy = presence.clone();
+      copy->set_attr("to", s->jid().str());
+      s->deliver(*copy);
+    }
     if (initial && s->last_presence()) {
       auto theirs = s->last_presence()->clone();
       theirs->set_attr("to", origin.jid().str());
@@ -198,12 +221,46 @@ void PresenceManager::subscription(Session& origin, const Jid& to, const Element
 }
 
 void PresenceManager::session_ended(Session& session) {
-  if (!session.available()) return;
+  // A held-back 'unavailable' goes out now: contacts may still see the
+  // session available. The end of a session is never rate-limited.
+  const bool held_back = session.broadcasts().deferred;
+  session.broadcasts().deferred = false;
+  if (!session.available() && !held_back) return;
   Element gone("jabber:client", "presence");
   gone.set_attr("type", "unavailable");
   gone.set_attr("from", session.jid().str());
   session.set_presence(nullptr, 0);
-  broadcast(session, gone, false);
+  broadcast(session, gone, false, /*limited=*/false);
+}
+
+uint64_t PresenceManager::flush_deferred() {
+  const uint64_t per_minute = router_.send_limits().max_presence_broadcasts_per_minute;
+  const uint64_t now = router_.now_ms();
+  uint64_t next = 0;
+  std::vector<Jid> waiting = std::move(deferred_);
+  deferred_.clear();
+  for (Jid& jid : waiting) {
+    Session* s = router_.sessions().find(jid);
+    // Ended, replaced, or its state went out with a later broadcast.
+    if (!s || !s->broadcasts().deferred) continue;
+    BroadcastBucket& bucket = s->broadcasts();
+    if (!bucket.take(now, per_minute)) {
+      const uint64_t wait = std::max<uint64_t>(1, bucket.wait_ms(now, per_minute));
+      next = next == 0 ? wait : std::min(next, wait);
+      deferred_.push_back(std::move(jid));
+      continue;
+    }
+    bucket.deferred = false;
+    if (s->available() && s->last_presence()) {
+      broadcast(*s, *s->last_presence(), false, /*limited=*/false);
+    } else {
+      Element gone("jabber:client", "presence");
+      gone.set_attr("type", "unavailable");
+      gone.set_attr("from", s->jid().str());
+      broadcast(*s, gone, false, /*limited=*/false);
+    }
+  }
+  return next;
 }
 
 }  // namespace xd::server

@@ -12,6 +12,8 @@ namespace {
 
 constexpr std::string_view kCarbonsNs = "urn:xmpp:carbons:2";
 constexpr std::string_view kForwardNs = "urn:xmpp:forward:0";
+// XMPP Registrar's application-specific conditions (XEP-0182, XEP-0205).
+constexpr std::string_view kXmppErrorsNs = "urn:xmpp:errors";
 
 // XEP-0280 §6.1: chat messages are copied, unless marked private
 // (XEP-0280 §7) or no-copy (XEP-0334).
@@ -68,6 +70,19 @@ void Router::route_from_client(Session& origin, std::unique_ptr<Element> stanza)
 
 void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Element> m) {
   const std::string_view type = m->attr_or("type", "normal");
+  const bool to_own_account =
+      to.local() == origin.jid().local() && to.domain() == origin.jid().domain();
+  if (!to_own_account &&
+      !origin.recipients().admit(RecipientWindow::key(to.local(), to.domain()), now_ms(),
+                                 limits_.max_recipients_per_minute)) {
+    // Catalogue G51 / XEP-0205 §4.9: too many distinct recipients in the
+    // window. Checked before anything else, so unknown accounts and remote
+    // domains count too and cannot be used to probe around the limit. The
+    // message is neither routed nor stored; the stream stays up.
+    bounce(&origin, *m, StanzaCondition::kUnexpectedRequest,
+           std::make_unique<Element>(kXmppErrorsNs, "too-many-stanzas"));
+    return;
+  }
   if (!is_local_domain(to)) {
     // No server-to-server links yet (RFC 6120 §10.4).
     bounce(&origin, *m, StanzaCondition::kRemoteServerNotFound);
@@ -85,7 +100,10 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
     return;
   }
   const bool carbons = carbon_eligible(*m);
-  if (carbons) send_carbons(origin.jid().bare(), *m, "sent", {&origin});
+  // A message to the sender's own account reaches its resources as the
+  // message itself or as a 'received' copy; a 'sent' copy too would give
+  // a resource the same message twice (catalogue G51).
+  if (carbons && !to_own_account) send_carbons(origin.jid().bare(), *m, "sent", {&origin});
   if (!to.is_bare() && !sessions_.find(to)) {
     // RFC 6121 §8.5.3.2.1: no such resource. Chat, normal and headline
     // messages are treated as if sent to the bare JID; the rest is dropped
@@ -111,7 +129,12 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
   // RFC 6121 §8.5.2.2.1 lets headlines vanish).
   std::vector<Session*> targets = message_targets(to, type);
   for (Session* s : targets) s->deliver(*m);
-  if (carbons && !targets.empty()) send_carbons(to.bare(), *m, "received", targets);
+  if (carbons && !targets.empty()) {
+    // The sender never gets its own message back as a copy.
+    std::vector<Session*> skip = targets;
+    skip.push_back(&origin);
+    send_carbons(to.bare(), *m, "received", skip);
+  }
   if (targets.empty() && !delivery_ && type != "headline" && type != "error") {
     // Without durable storage (unit tests of the router alone) the sender
     // learns that nobody took it.
@@ -231,9 +254,10 @@ void Router::deliver_to_local(const Jid& to, const Element& stanza) {
   for (Session* s : sessions_.resources(to)) s->deliver(stanza);
 }
 
-void Router::bounce(Session* origin, const Element& stanza, StanzaCondition condition) {
+void Router::bounce(Session* origin, const Element& stanza, StanzaCondition condition,
+                    std::unique_ptr<Element> app_specific) {
   protocol::StanzaError error{condition};
-  auto reply = protocol::make_error_reply(stanza, error);
+  auto reply = protocol::make_error_reply(stanza, error, std::move(app_specific));
   if (!reply) return;  // never an error in answer to an error
   if (origin) {
     origin->deliver(*reply);

@@ -6,6 +6,8 @@
 // itself (sessions queue their output).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "protocol/stanza_error.h"
 #include "protocol/xml/element.h"
 #include "server/module_registry.h"
+#include "server/send_limits.h"
 #include "server/session_table.h"
 #include "server/storage/account_store.h"
 
@@ -32,6 +35,14 @@ class Router {
   // Storable messages go through |delivery| (spec/delivery.md); without
   // one they are delivered live only.
   void set_delivery(DeliveryQueue* delivery) { delivery_ = delivery; }
+  // Catalogue G51: the per-session send limits and the loop clock (ms) they
+  // are measured with. Without a clock time stands still at 0.
+  void set_send_limits(const SendLimits& limits, std::function<uint64_t()> clock) {
+    limits_ = limits;
+    clock_ = std::move(clock);
+  }
+  const SendLimits& send_limits() const { return limits_; }
+  uint64_t now_ms() const { return clock_ ? clock_() : 0; }
 
   // RFC 6121 §8.5: the sessions a message of |type| to the local |to|
   // reaches now: the exact resource of a full JID if bound, otherwise the
@@ -54,9 +65,11 @@ class Router {
   void deliver_to_local(const protocol::Jid& to, const protocol::Element& stanza);
 
   // Sends the error reply for |stanza| to |origin| (or routes it, when the
-  // origin is gone). Never answers an error with an error.
+  // origin is gone), with |app_specific| (may be null) as the error's
+  // application-specific child. Never answers an error with an error.
   void bounce(Session* origin, const protocol::Element& stanza,
-              protocol::StanzaCondition condition);
+              protocol::StanzaCondition condition,
+              std::unique_ptr<protocol::Element> app_specific = nullptr);
 
   // Replies to an IQ: |reply| gets type/id/to/from set from |request|.
   void reply(const IqRequest& request, std::unique_ptr<protocol::Element> reply);
@@ -102,6 +115,8 @@ class Router {
   ModuleRegistry& modules_;
   PresenceManager* presence_ = nullptr;
   DeliveryQueue* delivery_ = nullptr;
+  SendLimits limits_;
+  std::function<uint64_t()> clock_;
 };
 
 }  // namespace xd::server

@@ -79,7 +79,7 @@ bool HourlyIpCounter::allowed(const std::string& ip, uint64_t now_ms) {
   if (exempt_ && is_loopback_ip(ip)) return true;
   auto it = entries_.find(ip);
   if (it == entries_.end()) return true;
-  if (now_ms - it->second.window_start_ms >= kHourMs) {
+  if (now_ms - it->second.last_ms >= kHourMs) {
     entries_.erase(it);
     return true;
   }
@@ -89,17 +89,19 @@ bool HourlyIpCounter::allowed(const std::string& ip, uint64_t now_ms) {
 void HourlyIpCounter::add(const std::string& ip, uint64_t now_ms) {
   if (exempt_ && is_loopback_ip(ip)) return;
   if (entries_.size() >= kMaxTrackedIps) {
-    // Bounded memory: forget expired windows, then the oldest if needed.
+    // Bounded memory: forget quiet addresses, then an arbitrary one if needed.
     for (auto it = entries_.begin(); it != entries_.end();) {
-      it = now_ms - it->second.window_start_ms >= kHourMs ? entries_.erase(it) : std::next(it);
+      it = now_ms - it->second.last_ms >= kHourMs ? entries_.erase(it) : std::next(it);
     }
     if (entries_.size() >= kMaxTrackedIps) entries_.erase(entries_.begin());
   }
   Entry& e = entries_[ip];
-  if (e.count == 0 || now_ms - e.window_start_ms >= kHourMs) {
-    e.window_start_ms = now_ms;
-    e.count = 0;
-  }
+  // The count restarts only after an hour of quiet. It used to restart an
+  // hour after the *first* event, which let 2 x limit failures through in a
+  // few minutes across that boundary, and could end a refusal a minute
+  // after it began (tests/unit/server/server_test.cc).
+  if (e.count > 0 && now_ms - e.last_ms >= kHourMs) e.count = 0;
+  e.last_ms = now_ms;
   ++e.count;
 }
 
@@ -108,6 +110,8 @@ Server::Server(const ServerConfig& config)
       unauth_limiter_([&] {
         net::IpLimiterOptions o;
         o.max_concurrent_per_ip = static_cast<uint32_t>(config.max_unauthenticated_per_ip);
+        o.connects_per_second = static_cast<double>(config.connects_per_ip_second);
+        o.connect_burst = static_cast<double>(config.connect_burst_per_ip);
         o.exempt_loopback = config.loopback_exempt;
         return o;
       }()),
@@ -126,6 +130,7 @@ Server::~Server() {
   delivery_.reset();
   push_.reset();
   stall_timer_.reset();
+  presence_timer_.reset();
   sigterm_.reset();
   sigint_.reset();
   shutdown_deadline_.reset();
@@ -160,6 +165,9 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   base.post_auth = base.pre_auth;
   base.post_auth.max_outstanding_bytes = static_cast<size_t>(c.max_stanza_bytes);
   base.post_auth.max_elements_per_stanza = static_cast<size_t>(c.max_elements);
+  // XEP-0478 <idle-seconds/>: C2sSession pings a bound client after this
+  // much silence (on_idle_timer).
+  base.idle_seconds = static_cast<uint32_t>(c.idle_ping_s);
   base.max_auth_failures = static_cast<uint32_t>(c.max_auth_failures);
   base.server_secret = secret;
   base.sm_resume_seconds = static_cast<uint32_t>(c.sm_resume_s);
@@ -230,6 +238,19 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
                                                [self] { return self->make_id(); });
   s->presence_ = std::make_unique<PresenceManager>(*s->router_, *s->roster_);
   s->router_->set_presence_manager(s->presence_.get());
+  SendLimits send_limits;
+  send_limits.max_recipients_per_minute = static_cast<uint64_t>(c.max_recipients_per_minute);
+  send_limits.max_presence_broadcasts_per_minute =
+      static_cast<uint64_t>(c.max_presence_broadcasts_per_minute);
+  s->router_->set_send_limits(send_limits, [self] { return self->loop_.now_ms(); });
+  s->presence_timer_ = std::make_unique<net::Timer>(s->loop_, [self] {
+    if (uint64_t next = self->presence_->flush_deferred(); next > 0) {
+      self->presence_timer_->start(next);
+    }
+  });
+  s->presence_->set_deferred_hook([self](uint64_t delay_ms) {
+    if (!self->presence_timer_->active()) self->presence_timer_->start(delay_ms);
+  });
   QueuePolicy policy;
   policy.quota = static_cast<size_t>(c.offline_quota);
   policy.dedupe_window_ms = static_cast<uint64_t>(c.dedupe_window_s) * 1000;
@@ -325,8 +346,12 @@ void Server::accept(net::AcceptedSocket&& socket, C2sPort port) {
             unauthenticated_);
     return;
   }
-  if (unauth_limiter_.admit(ip, loop_.now_ms()) != net::IpLimiter::Verdict::kAdmit) {
-    XD_INFO("refusing %s: per-IP limit", socket.peer_address().c_str());
+  const net::IpLimiter::Verdict verdict = unauth_limiter_.admit(ip, loop_.now_ms());
+  if (verdict != net::IpLimiter::Verdict::kAdmit) {
+    XD_INFO("refusing %s: per-IP limit (%s)", socket.peer_address().c_str(),
+            verdict == net::IpLimiter::Verdict::kTooFast             ? "connect rate"
+            : verdict == net::IpLimiter::Verdict::kTooManyConcurrent ? "unauthenticated connections"
+                                                                     : "address table full");
     return;
   }
   auto session = C2sSession::start(*this, std::move(socket), port);
@@ -425,6 +450,7 @@ void Server::finish_if_drained() {
   if (!shutting_down_ || !live_.empty() || !retired_.empty()) return;
   // Releasing the last handles lets uv_run return.
   if (stall_timer_) stall_timer_->stop();
+  if (presence_timer_) presence_timer_->stop();
   if (push_) push_->stop();
   shutdown_deadline_.reset();
   sigterm_.reset();

@@ -35,17 +35,27 @@ namespace xd::server {
 class C2sSession;
 class LmdbEnv;
 
-// Sliding one-hour counters per IP (failed logins, registrations), bounded
-// in size; loopback may be exempt.
+// Per-IP counters of events within an hour (failed logins, registrations),
+// bounded in size; loopback may be exempt. An address's count is forgotten
+// only after an hour without an event (ejabberd mod_fail2ban's rule), so no
+// 60-minute span ever holds more than |limit| counted events, and a refusal
+// lasts an hour from the last counted event (refused attempts are not
+// counted by the callers). Time is an argument (loop time in the server,
+// any value in tests).
 class HourlyIpCounter {
  public:
   HourlyIpCounter(uint64_t limit, bool exempt_loopback) : limit_(limit), exempt_(exempt_loopback) {}
+  // False once |ip| has |limit| events, none of them an hour or more before
+  // |now_ms|. Never counts anything itself.
   bool allowed(const std::string& ip, uint64_t now_ms);
+  // Counts one event for |ip| at |now_ms|.
   void add(const std::string& ip, uint64_t now_ms);
+  // Addresses with a count (for tests).
+  size_t tracked_for_test() const { return entries_.size(); }
 
  private:
   struct Entry {
-    uint64_t window_start_ms = 0;
+    uint64_t last_ms = 0;  // the latest event
     uint64_t count = 0;
   };
   uint64_t limit_;
@@ -141,6 +151,8 @@ class Server final : private net::NetLoop::PrepareHook {
   std::unique_ptr<PushNotifier> push_;
   std::unordered_set<C2sSession*> stall_watch_;
   std::unique_ptr<net::Timer> stall_timer_;
+  // Sends presence broadcasts held back by the rate limit (catalogue G51).
+  std::unique_ptr<net::Timer> presence_timer_;
   std::unordered_map<std::string, C2sSession*> sm_sessions_;
   uint64_t started_wall_ms_ = 0;
   std::vector<std::unique_ptr<net::Listener>> listeners_;

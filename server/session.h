@@ -13,6 +13,7 @@
 #include "protocol/jid/jid.h"
 #include "protocol/stream_error.h"
 #include "protocol/xml/element.h"
+#include "server/send_limits.h"
 #include "server/storage/message_store.h"
 
 namespace xd::server {
@@ -87,12 +88,20 @@ class Session {
   bool carbons_enabled() const { return carbons_; }
   void set_carbons(bool on) { carbons_ = on; }
 
+  // Catalogue G51 (server/send_limits.h): the distinct recipients of this
+  // session's messages (Router) and its presence broadcast budget
+  // (PresenceManager).
+  RecipientWindow& recipients() { return recipients_; }
+  BroadcastBucket& broadcasts() { return broadcasts_; }
+
  private:
   bool available_ = false;
   bool roster_requested_ = false;
   bool carbons_ = false;
   int priority_ = 0;
   std::unique_ptr<protocol::Element> last_presence_;
+  RecipientWindow recipients_;
+  BroadcastBucket broadcasts_;
 };
 
 }  // namespace xd::server

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Server  # noqa: E402
 from xmpp_client import (NS_CARBONS, NS_CATCHUP, NS_CLIENT, NS_DELAY, NS_FORWARD,  # noqa: E402
                          NS_MARKERS, NS_RECEIPTS, NS_SM, NS_STANZAS, Client, catchup_of,
-                         child, error_condition, is_message, is_tag, local, ns, origin_id_of,
+                         child, error_condition, is_message, is_tag, local, ns, origin_id_of, q,
                          stanza_ids_of, text_of, to_xml)
 
 PASSWORD = "secret-pw"
@@ -856,11 +856,202 @@ async def c_sm_resume_after_window(server):
           f"both messages from the queue after the window: {[body_of(m) for m in msgs]}")
 
 
+async def subscribe_both(server, x, y):
+    """A mutual presence subscription (RFC 6121 §3.1) between the online
+    clients |x| and |y|: each sees the other's presence."""
+    for a, b in ((x, y), (y, x)):
+        a_bare, b_bare = a.jid.split("/")[0], b.jid.split("/")[0]
+        mark = len(b.inbox)
+        a.send_stanza(f"<presence to='{b_bare}' type='subscribe'/>")
+        await b.expect(lambda e: e.tag.endswith("presence") and e.get("type") == "subscribe"
+                       and e.get("from") == a_bare, TIMEOUT, since=mark)
+        b.send_stanza(f"<presence to='{a_bare}' type='subscribed'/>")
+        await a.expect(lambda e: e.tag.endswith("presence") and e.get("type") == "subscribed"
+                       and e.get("from") == b_bare, TIMEOUT)
+    await x.ping()
+    await y.ping()
+
+
+def presence_from(c, jid, ptype=None, since=0):
+    return [e for e in c.inbox[since:] if e.tag.endswith("presence") and e.get("from") == jid
+            and e.get("type") == ptype]
+
+
+async def c_a10_clean_close_not_resumable(server):
+    """Catalogue A10 with XEP-0198: alice has resumable SM. When she ends
+    her stream cleanly (</stream:stream>) the session ends: bob, her
+    contact, sees her unavailable at once, <resume/> of her previd gets
+    item-not-found, and a message sent to her afterwards waits in the
+    offline queue. An unclean end (TCP gone) is the other branch: she
+    hibernates, bob sees no unavailable, and she resumes."""
+    add_users(server, "alice", "bob")
+    b = await connect(server, "bob", "b")
+    await b.presence(timeout=TIMEOUT)
+    a0 = await connect(server, "alice", "setup")
+    await a0.presence(timeout=TIMEOUT)
+    await subscribe_both(server, a0, b)
+    await a0.close()
+
+    alice_full = f"{bare(server, 'alice')}/a"
+    mark = len(b.inbox)
+    a = await connect(server, "alice", "a", sm=True)
+    check(a.sm_id, f"resumable SM: {to_xml(a.sm_enabled)}")
+    await a.presence(timeout=TIMEOUT)
+    await b.wait_until(lambda: presence_from(b, alice_full, None, mark), TIMEOUT)
+    state = a.sm_state()
+    mark = len(b.inbox)
+    await a.close()
+    check(a.stream_end and a.stream_error is None,
+          f"the server answered </stream:stream> with its own, no error: "
+          f"{a.stream_error is not None and to_xml(a.stream_error)}")
+    await b.wait_until(lambda: presence_from(b, alice_full, "unavailable", mark), TIMEOUT)
+    late = Client(server.port, server.domain, name="alice/resume", log=TRACE)
+    reply = await late.resume("alice", PASSWORD, **state)
+    check(local(reply) == "failed" and child(reply, "item-not-found", NS_STANZAS) is not None,
+          f"a cleanly closed stream is not resumable: {to_xml(reply)}")
+    b.send_message(bare(server, "alice"), "after the close", origin_id="bob:a10")
+    await b.ping()
+    check(not errors_in(b), f"no error to bob: {[to_xml(e) for e in errors_in(b)]}")
+    await late.bind("later")
+    late.start_reader()
+    _, msgs, _ = await late.presence(timeout=TIMEOUT)
+    check([body_of(m) for m in msgs] == ["after the close"],
+          f"the message waited in the offline queue: {[to_xml(m) for m in msgs]}")
+    await late.close()
+
+    # The unclean branch: the TCP connection just goes away.
+    a2 = await connect(server, "alice", "a", sm=True)
+    await a2.presence(timeout=TIMEOUT)
+    await a2.ping()
+    state = a2.sm_state()
+    mark = len(b.inbox)
+    a2.abort()
+    await b.expect_absent(lambda e: e.tag.endswith("presence") and e.get("from") == alice_full
+                          and e.get("type") == "unavailable", wait=1.5, since=mark)
+    back = Client(server.port, server.domain, name="alice/back", log=TRACE)
+    reply = await back.resume("alice", PASSWORD, **state)
+    check(local(reply) == "resumed", f"an unclean end hibernates and resumes: {to_xml(reply)}")
+    await back.ping()
+    mark = len(b.inbox)
+    await back.close()
+    await b.wait_until(lambda: presence_from(b, alice_full, "unavailable", mark), TIMEOUT)
+
+
+def auto_pong(c):
+    """|c| answers the server's XEP-0199 pings, as a live client does (the
+    I62 case pings after 1 s of silence)."""
+    def on_stanza(e):
+        if (e.tag.endswith("}iq") and e.get("type") == "get"
+                and child(e, "ping", "urn:xmpp:ping") is not None):
+            c.send_stanza(f"<iq type='result' id={q(e.get('id') or '')} to={q(c.domain)}/>")
+    c.on_stanza = on_stanza
+    return c
+
+
+async def c_i62_idle_sm_hibernates(server):
+    """Catalogue I62 with XEP-0198 (idle_ping_s=1, idle_close_s=1,
+    sm_resume_s=6): bob has resumable SM and stops answering. The server
+    pings him, gets no answer and drops the TCP connection *without* a
+    stream error: the session hibernates. Messages sent to him meanwhile
+    are acked to the sender and arrive when he resumes, once each. A
+    second time he stays away past the window: <resume/> gets
+    item-not-found and the messages arrive at his next login (nothing
+    lost, nothing twice)."""
+    add_users(server, "alice", "bob")
+    a = auto_pong(await connect(server, "alice", "a", sm=True))
+    for round_, resume_in_time in ((1, True), (2, False)):
+        b = await connect(server, "bob", f"b{round_}", sm=True)
+        check(b.sm_id, f"resumable SM: {to_xml(b.sm_enabled)}")
+        await b.presence(timeout=TIMEOUT)
+        b.auto_ack = False  # silent: no pong, no <a/>
+        ping = await b.expect(lambda e: e.tag.endswith("iq") and e.get("type") == "get"
+                              and child(e, "ping", "urn:xmpp:ping") is not None, 10)
+        check(ping.get("from") == server.domain, f"the server pings: {to_xml(ping)}")
+        check(await b.wait_closed(10), "the silent peer's connection is dropped")
+        check(b.stream_error is None,
+              f"with resumable SM no stream error, the session hibernates: "
+              f"{b.stream_error is not None and to_xml(b.stream_error)}")
+        state = b.sm_state()
+        bodies = [f"r{round_} {i}" for i in range(3)]
+        for i, body in enumerate(bodies):
+            a.send_message(bare(server, "bob"), body, origin_id=f"alice:i62:{round_}:{i}")
+        await a.wait_acked(TIMEOUT)
+        check(not errors_in(a), f"no error to alice: {[to_xml(e) for e in errors_in(a)]}")
+        check(not b.chat_messages(), "nothing reached the dropped connection")
+        if resume_in_time:
+            b2 = auto_pong(Client(server.port, server.domain, name="bob/resumed", log=TRACE))
+            reply = await b2.resume("bob", PASSWORD, **state)
+            check(local(reply) == "resumed", f"resumed within the window: {to_xml(reply)}")
+            await b2.wait_until(lambda: len(b2.chat_messages()) >= len(bodies), TIMEOUT)
+            await asyncio.sleep(0.5)  # duplicates, if any
+            got = [body_of(m) for m in b2.chat_messages()]
+            check(got == bodies, f"every message once, in order, on resumption: {got}")
+            await b2.close()  # acks all: nothing is left queued
+        else:
+            await asyncio.sleep(7)  # past sm_resume_s=6 after the drop
+            late = auto_pong(Client(server.port, server.domain, name="bob/late", log=TRACE))
+            reply = await late.resume("bob", PASSWORD, **state)
+            check(local(reply) == "failed" and child(reply, "item-not-found", NS_STANZAS) is not None,
+                  f"after the window: {to_xml(reply)}")
+            await late.bind("late")
+            late.start_reader()
+            _, msgs, _ = await late.presence(timeout=TIMEOUT)
+            got = [body_of(m) for m in msgs]
+            check(got == bodies, f"the messages wait for the next login, once each: {got}")
+            await late.close()
+
+
+async def c_f46_kicked_session_unacked_not_lost(server):
+    """Catalogue F46 with XEP-0198: bob's session bound as 'desk' has read
+    six messages and acked two when a new session binds 'desk' (kick-old:
+    the old stream gets conflict). The four unacked ones are not lost:
+    the new session gets them in its backlog, and the two acked ones are
+    not sent again. The same when the old session is hibernating (its TCP
+    connection gone) rather than live."""
+    add_users(server, "alice", "bob")
+    a = await connect(server, "alice", "a", sm=True)
+    desk = f"{bare(server, 'bob')}/desk"
+    for variant in ("live", "hibernating"):
+        old = await connect(server, "bob", "desk", sm=True, name=f"bob/desk-{variant}")
+        await old.presence(timeout=TIMEOUT)
+        old.auto_ack = False
+        h_at = {}  # body -> the stream's h once that message was handled
+
+        def note(e, c=old, h_at=h_at):
+            if is_message(e) and body_of(e):
+                h_at[body_of(e)] = c.h_in
+        old.on_stanza = note
+        bodies = [f"{variant} {i}" for i in range(6)]
+        for i, body in enumerate(bodies):
+            a.send_message(desk, body, origin_id=f"alice:f46:{variant}:{i}")
+        await a.wait_acked(TIMEOUT)
+        await old.wait_until(lambda: len(old.chat_messages()) == len(bodies), TIMEOUT)
+        # Acks exactly the first two messages (and what came before them).
+        old.send_raw(f"<a xmlns='{NS_SM}' h='{h_at[bodies[1]]}'/>")
+        await asyncio.sleep(0.3)
+        if variant == "hibernating":
+            old.abort()
+            await asyncio.sleep(0.3)
+        new = await connect(server, "bob", "desk", sm=True, name=f"bob/desk-new-{variant}")
+        check(new.jid == desk, f"bound {new.jid}")
+        if variant == "live":
+            check(await old.wait_closed(TIMEOUT) and old.stream_error_condition() == "conflict",
+                  f"the old stream gets conflict: {old.stream_error_condition()}")
+        new.start_periodic_ack(0.1)
+        _, msgs, _ = await new.presence(timeout=TIMEOUT)
+        got = [body_of(m) for m in msgs]
+        check(got == bodies[2:], f"the unacked four reach the new session, the acked two do not: "
+                                 f"{got}")
+        await new.close()
+
+
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
 # Cases that push hundreds of stanzas lift the 10 KB/s read limit.
 FSYNC_TRIGGER = os.path.join(tempfile.gettempdir(), f"xd-fail-fsync-{os.getpid()}")
 
 EXTRA_ARGS = {"offline_quota": ["--set", "offline_quota=5"],
+              "i62_idle_sm_hibernates": ["--set", "idle_ping_s=1", "--set", "idle_close_s=1",
+                                         "--set", "sm_resume_s=6"],
               "sm_resume_after_window": ["--set", "sm_resume_s=1"],
               "push_when_unacked": ["--set", "push_unacked_s=1"],
               "k70_storage_full": ["--set", "lmdb_map_mb=2", "--set", "lmdb_max_map_mb=2",

@@ -132,3 +132,24 @@ TEST_CASE("config: the E2E key directory limits (spec/e2e-keys.md §8)") {
   CHECK(text.find("e2e_max_devices = 16") != std::string::npos);
   CHECK(text.find("e2e_max_prekeys = 100") != std::string::npos);
 }
+
+TEST_CASE("config: the per-IP connect rate (catalogue I59) is a setting") {
+  ServerConfig c;
+  CHECK(c.connects_per_ip_second == 5);
+  CHECK(c.connect_burst_per_ip == 20);
+  std::string error;
+  REQUIRE(load_config_text("[limits]\nconnects_per_ip_second = 0\nconnect_burst_per_ip = 3\n",
+                           "r.toml", c, error));
+  CHECK(c.connects_per_ip_second == 0);  // no rate cap
+  CHECK(c.connect_burst_per_ip == 3);
+  CHECK(apply_overrides({"connects_per_ip_second=1", "connect_burst_per_ip=10"}, c, error));
+  CHECK(c.connects_per_ip_second == 1);
+  CHECK(c.connect_burst_per_ip == 10);
+  // A bucket that holds no token would refuse every connection.
+  CHECK_FALSE(apply_overrides({"connect_burst_per_ip=0"}, c, error));
+  CHECK(error.find("connect_burst_per_ip") != std::string::npos);
+  CHECK_FALSE(apply_overrides({"connects_per_ip_second=-1"}, c, error));
+  const std::string text = describe_config(ServerConfig{});
+  CHECK(text.find("connects_per_ip_second = 5") != std::string::npos);
+  CHECK(text.find("connect_burst_per_ip = 20") != std::string::npos);
+}

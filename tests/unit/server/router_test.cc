@@ -171,6 +171,93 @@ TEST_CASE("router: unknown users, remote domains and no available resource bounc
   CHECK(a.got.empty());
 }
 
+TEST_CASE("F48: an IQ to a nonexistent user is answered as one the account does not handle") {
+  // RFC 6121 §8.5.1: an IQ to an account that does not exist gets
+  // service-unavailable. The reply must be the one an existing account gives
+  // when nobody handles the IQ (no such resource, §8.5.3.2.3; no module for
+  // the namespace at the bare JID, §8.5.2.1.3), which is also what XEP-0191
+  // prescribes for a user who blocks the sender: so the error alone does
+  // not tell "no such user" from "not handled" or "blocks you" (RFC 6120
+  // §8.3.3.19, catalogue F48). Compared byte for byte with the addresses
+  // swapped.
+  World w;
+  FakeSession& a = w.online("alice@example.com/phone");
+  auto reply_to = [&](const std::string& to, const std::string& type, const std::string& ns) {
+    a.got.clear();
+    auto iq = std::make_unique<Element>("jabber:client", "iq");
+    iq->set_attr("to", to);
+    iq->set_attr("type", type);
+    iq->set_attr("id", "h1");
+    iq->add_child(ns, "query").add_text("payload");
+    w.router->route_from_client(a, std::move(iq));
+    REQUIRE(a.got.size() == 1);
+    return a.got.front();
+  };
+  auto as_bob = [](std::string xml) {
+    for (size_t at; (at = xml.find("nobody@")) != std::string::npos;) xml.replace(at, 6, "bob");
+    return xml;
+  };
+  for (const char* type : {"get", "set"}) {
+    CAPTURE(type);
+    // bob exists and is offline.
+    for (const char* resource : {"", "/desk"}) {
+      CAPTURE(resource);
+      const std::string ghost =
+          reply_to(std::string("nobody@example.com") + resource, type, "urn:example:harvest");
+      const std::string real =
+          reply_to(std::string("bob@example.com") + resource, type, "urn:example:harvest");
+      CHECK(ghost.find("type='error'") != std::string::npos);
+      CHECK(ghost.find("<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>") !=
+            std::string::npos);
+      CHECK(ghost.find("type='cancel'") != std::string::npos);
+      CHECK(ghost.find("payload") == std::string::npos);  // nothing echoed (G5)
+      CHECK(as_bob(ghost) == real);
+    }
+  }
+  // bob online: his resource answers for itself, but a resource he does not
+  // have is still the same service-unavailable as for nobody.
+  w.online("bob@example.com/laptop");
+  CHECK(as_bob(reply_to("nobody@example.com/desk", "get", "urn:example:harvest")) ==
+        reply_to("bob@example.com/desk", "get", "urn:example:harvest"));
+}
+
+TEST_CASE("F48: presence of any kind to a nonexistent user vanishes without an answer") {
+  World w;
+  StoredAccount carol;  // exists, offline, never answers
+  REQUIRE(make_account("carol", "pw", fixed_random, carol) == StorageError::kOk);
+  REQUIRE(w.accounts.create(carol) == StorageError::kOk);
+  FakeSession& a = w.online("alice@example.com/phone");
+  for (const char* type : {"", "probe", "subscribe", "unsubscribe", "subscribed", "unsubscribed",
+                           "unavailable", "error"}) {
+    CAPTURE(type);
+    for (const char* to : {"nobody@example.com", "nobody@example.com/x"}) {
+      CAPTURE(to);
+      a.got.clear();
+      w.send(a, to, "presence", type);
+      for (const std::string& xml : a.got) {
+        // A subscription request changes alice's own roster (a push to her,
+        // RFC 6121 §3.1.2) exactly as for carol below; nothing else comes
+        // back: no presence, no error.
+        CHECK(xml.find("<presence") == std::string::npos);
+        CHECK(xml.find("type='error'") == std::string::npos);
+        CHECK(xml.find("jabber:iq:roster") != std::string::npos);
+      }
+    }
+  }
+  // The same sequence to carol gives alice the same kind of traffic: roster
+  // pushes only.
+  for (const char* type : {"", "probe", "subscribe", "unsubscribe", "subscribed", "unsubscribed",
+                           "unavailable", "error"}) {
+    CAPTURE(type);
+    a.got.clear();
+    w.send(a, "carol@example.com", "presence", type);
+    for (const std::string& xml : a.got) {
+      CHECK(xml.find("<presence") == std::string::npos);
+      CHECK(xml.find("type='error'") == std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("router: a bound session proves its account without a storage read") {
   World w;
   FakeSession& a = w.online("alice@example.com/phone");
@@ -391,4 +478,179 @@ TEST_CASE("carbons: received and sent copies to the account's other resources (X
   w.router->route_from_client(bob, std::move(secret));
   CHECK(phone.saw("psst"));
   CHECK_FALSE(laptop.saw("psst"));
+}
+
+namespace {
+
+size_t count_with(const FakeSession& s, std::string_view needle) {
+  size_t n = 0;
+  for (const auto& x : s.got) n += x.find(needle) != std::string::npos ? 1 : 0;
+  return n;
+}
+
+void enable_carbons(World& w, FakeSession& s) {
+  auto enable = std::make_unique<Element>("jabber:client", "iq");
+  enable->set_attr("type", "set");
+  enable->set_attr("id", "e1");
+  enable->set_attr("to", "example.com");
+  enable->add_child("urn:xmpp:carbons:2", "enable");
+  w.router->route_from_client(s, std::move(enable));
+  REQUIRE(s.saw("<iq type='result' id='e1'"));
+  s.got.clear();
+}
+
+}  // namespace
+
+TEST_CASE("G51: messages to too many distinct recipients get unexpected-request + too-many-stanzas") {
+  World w;
+  uint64_t now = 1000;
+  SendLimits limits;
+  limits.max_recipients_per_minute = 3;
+  w.router->set_send_limits(limits, [&now] { return now; });
+  FakeSession& a = w.online("alice@example.com/phone");
+  FakeSession& a2 = w.online("alice@example.com/laptop");
+  FakeSession& b = w.online("bob@example.com/desk");
+  const std::string too_many =
+      "<error type='wait'><unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+      "<too-many-stanzas xmlns='urn:xmpp:errors'/></error>";
+  w.send(a, "bob@example.com", "message", "chat", "one");
+  CHECK(b.saw(">one<"));
+  // Unknown accounts and other domains count: the limit cannot be probed
+  // around.
+  w.send(a, "nobody1@example.com", "message", "chat", "two");
+  w.send(a, "nobody2@elsewhere.example", "message", "chat", "three");
+  CHECK(count_with(a, "service-unavailable") == 1);
+  CHECK(count_with(a, "remote-server-not-found") == 1);
+  CHECK_FALSE(a.saw("too-many-stanzas"));
+  a.got.clear();
+  // The fourth distinct recipient within the minute is refused, with the
+  // error of XEP-0205 and nothing routed.
+  w.send(a, "nobody3@example.com", "message", "chat", "four");
+  REQUIRE(a.got.size() == 1);
+  CHECK(a.got[0].find("type='error'") != std::string::npos);
+  CHECK(a.got[0].find(too_many) != std::string::npos);
+  CHECK(a.got[0].find("service-unavailable") == std::string::npos);
+  CHECK(a.got[0].find("four") == std::string::npos);  // payload not echoed
+  a.got.clear();
+  // Known recipients and the own account still work; a full JID counts as
+  // its bare JID.
+  w.send(a, "bob@example.com/desk", "message", "chat", "five");
+  CHECK(b.saw(">five<"));
+  w.send(a, "alice@example.com/laptop", "message", "chat", "six");
+  CHECK(a2.saw(">six<"));
+  CHECK_FALSE(a.saw("too-many-stanzas"));
+  // The limit is per session: another resource of the account has its own.
+  w.send(a2, "nobody3@example.com", "message", "chat", "seven");
+  CHECK(a2.saw("service-unavailable"));
+  CHECK_FALSE(a2.saw("too-many-stanzas"));
+  // A sliding window: recipients not messaged for a minute make room.
+  now += 30000;
+  w.send(a, "bob@example.com", "message", "chat", "eight");  // bob stays fresh
+  now += 30000;
+  a.got.clear();
+  w.send(a, "nobody3@example.com", "message", "chat", "nine");
+  CHECK(a.saw("service-unavailable"));
+  CHECK_FALSE(a.saw("too-many-stanzas"));
+  a.got.clear();
+  w.send(a, "nobody4@example.com", "message", "chat", "ten");
+  CHECK(a.saw("service-unavailable"));
+  a.got.clear();
+  w.send(a, "nobody5@example.com", "message", "chat", "eleven");  // bob, 3 and 4: full
+  CHECK(a.saw("too-many-stanzas"));
+  // An error is never answered with an error, even when refused.
+  a.got.clear();
+  w.send(a, "nobody6@example.com", "message", "error");
+  CHECK(a.got.empty());
+}
+
+TEST_CASE("G51: a message to the own bare JID reaches each of 10 resources once, carbons included") {
+  World w;
+  install_carbons(w.modules, *w.router);
+  std::vector<FakeSession*> rs;
+  for (int i = 0; i < 10; ++i) {
+    // Half at priority 1 (they get the message), half at 0 (carbons only).
+    FakeSession& s = w.online("alice@example.com/r" + std::to_string(i), i < 5 ? 1 : 0);
+    rs.push_back(&s);
+  }
+  for (int i = 0; i < 10; ++i) {
+    if (i % 2 == 0 || i == 1) enable_carbons(w, *rs[i]);
+  }
+  for (FakeSession* s : rs) s->got.clear();
+  w.send(*rs[0], "alice@example.com", "message", "chat", "note-to-self");
+  size_t total = 0;
+  for (int i = 0; i < 10; ++i) {
+    const size_t n = count_with(*rs[i], "note-to-self");
+    CAPTURE(i);
+    CHECK(n <= 1);
+    total += n;
+    if (i < 5) CHECK(n == 1);  // the message itself, the sender included
+    if (i >= 5 && (i % 2 == 0)) CHECK(n == 1);  // a 'received' copy
+    if (i >= 5 && (i % 2 == 1)) CHECK(n == 0);  // neither target nor carbons
+    CHECK(count_with(*rs[i], "<sent ") == 0);
+  }
+  CHECK(total <= 10);
+  // To another resource of the own account by full JID: the target gets
+  // the message, every other carbons resource one copy, the sender none.
+  for (FakeSession* s : rs) s->got.clear();
+  w.send(*rs[0], "alice@example.com/r1", "message", "chat", "to-r1");
+  for (int i = 0; i < 10; ++i) {
+    CAPTURE(i);
+    const size_t n = count_with(*rs[i], "to-r1");
+    if (i == 0) {
+      CHECK(n == 0);
+    } else if (i == 1 || i % 2 == 0) {
+      CHECK(n == 1);
+    } else {
+      CHECK(n == 0);
+    }
+  }
+}
+
+TEST_CASE("G51: presence broadcasts beyond the limit are held back; the latest goes out later") {
+  World w;
+  uint64_t now = 5000;
+  SendLimits limits;
+  limits.max_presence_broadcasts_per_minute = 3;
+  w.router->set_send_limits(limits, [&now] { return now; });
+  std::vector<uint64_t> hooked;
+  w.presence->set_deferred_hook([&hooked](uint64_t delay) { hooked.push_back(delay); });
+  FakeSession& a = w.online("alice@example.com/phone");
+  FakeSession& b = w.online("bob@example.com/laptop");  // broadcast 1 of 3
+  w.send(a, "bob@example.com", "presence", "subscribe");
+  w.send(b, "alice@example.com", "presence", "subscribed");
+  a.got.clear();
+  auto status = [&](int i) {
+    auto p = std::make_unique<Element>("jabber:client", "presence");
+    p->set_attr("from", b.jid().str());
+    p->add_child("jabber:client", "status").add_text("s" + std::to_string(i));
+    w.router->route_from_client(b, std::move(p));
+  };
+  for (int i = 0; i < 50; ++i) status(i);
+  // Two were left in the budget: s0 and s1; the rest are held back and the
+  // server is asked once to come back (a broadcast every 20 s).
+  CHECK(count_with(a, "<presence from='bob@example.com/laptop'") == 2);
+  CHECK(a.saw(">s0<"));
+  CHECK(a.saw(">s1<"));
+  CHECK_FALSE(a.saw(">s2<"));
+  REQUIRE(hooked.size() == 1);
+  CHECK(hooked[0] == 20000);
+  // Probes see the latest state at once (it is kept, only not fanned out).
+  CHECK(xd::protocol::to_xml(*b.last_presence(), "jabber:client").find(">s49<") != std::string::npos);
+  // Too early: nothing; the next run is due when a broadcast is allowed.
+  CHECK(w.presence->flush_deferred() == 20000);
+  CHECK(count_with(a, "<presence") == 2);
+  now += 20000;
+  CHECK(w.presence->flush_deferred() == 0);
+  CHECK(count_with(a, "<presence") == 3);
+  CHECK(a.saw(">s49<"));  // the latest state wins
+  CHECK_FALSE(a.saw(">s48<"));
+  // Out of budget again: an 'unavailable' is held back, and the end of the
+  // session still tells the contact (never rate-limited).
+  a.got.clear();
+  w.send(b, "", "presence", "unavailable");
+  CHECK_FALSE(a.saw("type='unavailable'"));
+  w.presence->session_ended(b);
+  CHECK(a.saw("<presence type='unavailable' from='bob@example.com/laptop'"));
+  w.sessions.remove(&b);
+  CHECK(w.presence->flush_deferred() == 0);  // gone, nothing left
 }
