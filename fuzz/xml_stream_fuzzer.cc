@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -103,7 +105,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t step = 1 + (mode >> 2);
   for (size_t i = step; i < in.size(); i += step + (i % 3)) cuts.push_back(i);
   Run split = parse(in, cuts, limits, /*hibernate=*/true);
-  if (!same_outcome(whole.events, split.events)) __builtin_trap();
+  if (!same_outcome(whole.events, split.events)) {
+    // XD_FUZZ_VERBOSE=1 shows both event lists of a finding.
+    if (std::getenv("XD_FUZZ_VERBOSE") != nullptr) {
+      for (const auto* run : {&whole, &split}) {
+        std::fprintf(stderr, "%s:\n", run == &whole ? "whole" : "split");
+        for (const auto& e : run->events) std::fprintf(stderr, "  %s\n", e.c_str());
+      }
+    }
+    __builtin_trap();
+  }
 
   // Round trip: serialize each stanza inside a fresh stream and re-parse.
   for (const auto& stanza : whole.stanzas) {

@@ -230,12 +230,27 @@ struct StreamParser::Handlers {
         s.fail_from_handler(StreamCondition::kBadFormat, "text at stream level");
         return;
       }
+      // Inside a CDATA section the text is consumed only when the section
+      // ends: expat hands over its parts as they come, and counting them
+      // would let hibernate() drop the section's context mid-way (found by
+      // the xml_stream differential).
+      if (s.in_cdata_) return;
       XML_Parser p = xp(s.parser_);
       s.completed_ = static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
       return;
     }
     if (s.over_outstanding_limit_in_handler()) return;
     s.open_.back()->add_text(text);
+  }
+
+  static void start_cdata(void* user) { self(user).in_cdata_ = true; }
+
+  static void end_cdata(void* user) {
+    StreamParser& s = self(user);
+    s.in_cdata_ = false;
+    if (stopped(s) || s.depth_ > 1) return;
+    XML_Parser p = xp(s.parser_);
+    s.completed_ = static_cast<uint64_t>(XML_GetCurrentByteIndex(p) + XML_GetCurrentByteCount(p));
   }
 
   static void start_namespace_decl(void* user, const XML_Char* prefix, const XML_Char* uri) {
@@ -398,6 +413,7 @@ void StreamParser::install() {
   XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
   XML_SetElementHandler(p, &Handlers::start_element, &Handlers::end_element);
   XML_SetCharacterDataHandler(p, &Handlers::character_data);
+  XML_SetCdataSectionHandler(p, &Handlers::start_cdata, &Handlers::end_cdata);
   XML_SetStartNamespaceDeclHandler(p, &Handlers::start_namespace_decl);
   XML_SetXmlDeclHandler(p, &Handlers::xml_decl);
   XML_SetStartDoctypeDeclHandler(p, &Handlers::doctype);
@@ -423,6 +439,7 @@ void StreamParser::reset() {
   state_ = State::kParsing;
   fed_ = 0;
   completed_ = 0;
+  in_cdata_ = false;
   sniffed_ = false;
   head_.clear();
   depth_ = 0;

@@ -149,6 +149,7 @@ class StreamParser {
   void* parser_ = nullptr;  // XML_Parser; opaque here so expat.h stays private
   State state_ = State::kParsing;
   bool in_expat_ = false;  // guards against re-entry from a handler
+  bool in_cdata_ = false;  // inside a CDATA section (its text is not yet consumed)
 
   uint64_t fed_ = 0;        // bytes fed since the last reset
   uint64_t completed_ = 0;  // document offset after the last completed top-level item

@@ -248,3 +248,43 @@ TEST_CASE("parser: hibernate frees expat between stanzas and parsing continues u
   REQUIRE(reopened);
   CHECK(reopened->type == StreamEvent::Type::kStreamOpen);
 }
+
+TEST_CASE("parser: no hibernation inside a CDATA section at stream level") {
+  // Found by the xml_stream differential: whitespace of an unfinished
+  // CDATA section between stanzas counted as consumed, so hibernate() freed
+  // expat mid-section and the rest ("<!--") was read as a new token. The
+  // section is consumed only at its end.
+  StreamParser p(post_auth_parser_limits());
+  p.feed(std::string(kHeader));
+  REQUIRE(p.next()->type == StreamEvent::Type::kStreamOpen);
+  p.feed("\t<![CDATA[\t\t");
+  CHECK_FALSE(p.next());
+  CHECK_FALSE(p.hibernate());
+  CHECK(p.outstanding_bytes() > 0);
+  p.feed("<!--\n");
+  auto err = p.next();
+  if (!err) {
+    p.flush();
+    err = p.next();
+  }
+  REQUIRE(err);
+  CHECK(err->type == StreamEvent::Type::kError);
+  CHECK(err->error == StreamCondition::kBadFormat);  // text at stream level
+  // A whitespace-only section is a keepalive like any whitespace, and once
+  // it ends the parser may hibernate again.
+  StreamParser q(post_auth_parser_limits());
+  q.feed(std::string(kHeader));
+  REQUIRE(q.next());
+  q.feed("<![CDATA[ \n ]]>");
+  CHECK_FALSE(q.next());
+  CHECK(q.outstanding_bytes() == 0);
+  CHECK(q.hibernate());
+  q.feed("<presence/>");
+  auto pres = q.next();
+  if (!pres) {
+    q.flush();
+    pres = q.next();
+  }
+  REQUIRE(pres);
+  CHECK(pres->type == StreamEvent::Type::kStanza);
+}
