@@ -131,7 +131,9 @@ class StreamParser {
   uint64_t outstanding_bytes() const { return fed_ - completed_; }
 
  private:
-  enum class State { kParsing, kSuspended, kFailed, kErrorReported };
+  // kClosed: the root ended (</stream:stream>); expat is done and later
+  // bytes are judged by judge_after_close().
+  enum class State { kParsing, kSuspended, kClosed, kFailed, kErrorReported };
   struct Handlers;  // expat callbacks, befriended
 
   void install();
@@ -144,6 +146,7 @@ class StreamParser {
   void fail_from_handler(StreamCondition condition, std::string detail, bool too_big = false);
   bool over_outstanding_limit_in_handler();
   bool sniff_encoding(bool final);
+  void judge_after_close(std::string_view bytes);
 
   ParserLimits limits_;
   void* parser_ = nullptr;  // XML_Parser; opaque here so expat.h stays private

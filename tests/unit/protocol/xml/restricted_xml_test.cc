@@ -177,3 +177,59 @@ TEST_CASE("B: junk after the stream close is not-well-formed") {
   CHECK(ev[1] == "close");
   CHECK(ev[2] == "error not-well-formed");
 }
+
+// Found by the xml_stream differential: expat held a partial token after
+// the close (a UTF-8 lead byte at the end of the read) without judging it,
+// so one read gave no error and byte-at-a-time reads did. Bytes after the
+// close are now judged by the parser itself, whatever the split.
+TEST_CASE("B: the verdict on bytes after the stream close does not depend on the split") {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {hdr() + "</stream:stream>rgt\xe5>", {"close", "error not-well-formed"}},
+      {"<prese/>rgt\xe5>", {"close", "error not-well-formed"}},
+      {hdr() + "</stream:stream>r", {"close", "error not-well-formed"}},
+      {hdr() + "</stream:stream>\xe5", {"close", "error not-well-formed"}},
+      {hdr() + "</stream:stream> \r\n\t <", {"close", "error not-well-formed"}},
+      {hdr() + "<message/></stream:stream><message/>",
+       {"stanza <message/>", "close", "error not-well-formed"}},
+      // Whitespace after the close is the XML epilog, not an error.
+      {hdr() + "</stream:stream> \r\n\t ", {"close"}},
+      {hdr() + "<message/></stream:stream>\n", {"stanza <message/>", "close"}},
+  };
+  for (const auto& [input, want] : cases) {
+    CAPTURE(input);
+    for (size_t step : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, input.size()}) {
+      CAPTURE(step);
+      for (bool hibernate : {false, true}) {
+        auto ev = parse_split(
+            input, [step](size_t) { return step; }, post_auth_parser_limits(), hibernate);
+        REQUIRE(!ev.empty());
+        ev.erase(ev.begin());  // the open event
+        CHECK(ev == want);
+      }
+    }
+  }
+}
+
+TEST_CASE("B: bytes after the close arriving in later reads, or while the close is unread") {
+  StreamParser p(post_auth_parser_limits());
+  p.feed(hdr() + "</stream:stream>");
+  p.feed("  ");  // queued behind the unread events
+  std::vector<std::string> ev;
+  drain(p, ev);
+  REQUIRE(ev.size() == 2);
+  CHECK(ev[1] == "close");
+  CHECK_FALSE(p.failed());
+  CHECK_FALSE(p.wants_flush());
+  p.feed("\n");
+  p.flush();
+  drain(p, ev);
+  CHECK(ev.size() == 2);
+  p.feed("x");
+  drain(p, ev);
+  REQUIRE(ev.size() == 3);
+  CHECK(ev[2] == "error not-well-formed");
+  CHECK(p.failed());
+  p.feed("more");  // nothing after the error
+  drain(p, ev);
+  CHECK(ev.size() == 3);
+}
