@@ -29,10 +29,14 @@ bool parse_body(std::string_view body, std::uint64_t& seq, std::uint64_t& ts) {
 LoadRunner::LoadRunner(net::NetLoop& loop, const LoadOptions& options)
     : loop_(&loop), options_(options) {}
 
-LoadRunner::~LoadRunner() { shutdown(); }
+LoadRunner::~LoadRunner() {
+  shutdown();
+  for (auto& [name, entry] : key_cache_) protocol::scram_wipe_cache_entry(entry);
+}
 
 void LoadRunner::shutdown() {
   timer_.reset();
+  end_timer_.reset();
   deadline_.reset();
   sigint_.reset();
   sigterm_.reset();
@@ -59,12 +63,17 @@ SessionConfig base_session_config(const LoadOptions& options, const net::TlsCont
 SessionConfig LoadRunner::config_for(std::size_t index) const {
   SessionConfig config = base_session_config(options_, tls_.get());
   const std::size_t users = std::max<std::size_t>(options_.users, 1);
-  std::size_t user = index % users;
+  std::size_t user = (options_.first_index + index) % users;
   // Resource "<tag><number>"; a char buffer sidesteps GCC 12's false
   // -Wrestrict on short std::string concatenation (PR 105329).
   char tag = options_.mode == LoadMode::kLogin ? 'l' : 'i';
-  std::size_t number = index;
-  if (options_.mode == LoadMode::kThroughput) {
+  std::size_t number = options_.first_index + index;
+  if (options_.mode == LoadMode::kRegister) {
+    // XEP-0077: one new account per connection, PREFIX<first+index>.
+    config.register_account = true;
+    user = number;
+    tag = 'g';
+  } else if (options_.mode == LoadMode::kThroughput || options_.mode == LoadMode::kLatency) {
     // Sessions alternate sender, receiver; the receiver of pair i is on
     // the next account so messages cross accounts when users > 1.
     number = index / 2;
@@ -91,13 +100,25 @@ bool LoadRunner::start(std::string& error) {
     tls_ = net::TlsContext::client(options_.ca_file, error, tls_options);
     if (!tls_) return false;
   }
-  total_ = options_.mode == LoadMode::kThroughput ? 2 * options_.pairs : options_.connections;
+  const bool paired = options_.mode == LoadMode::kThroughput || options_.mode == LoadMode::kLatency;
+  total_ = paired ? 2 * options_.pairs : options_.connections;
   if (total_ == 0) {
     error = "nothing to do (0 connections)";
     return false;
   }
+  if (options_.mode == LoadMode::kLatency && !(options_.rate > 0)) {
+    error = "latency needs --rate > 0";
+    return false;
+  }
+  if (options_.mode == LoadMode::kLogin && options_.key_cache &&
+      options_.mech != SaslMech::kPlain) {
+    // One unmeasured login per account fills the SaltedPassword cache.
+    warming_ = true;
+    total_ = std::min(total_, std::max<std::size_t>(options_.users, 1));
+    warm_logins_ = total_;
+  }
   sessions_.reserve(total_);
-  if (options_.mode == LoadMode::kThroughput) pairs_.resize(options_.pairs);
+  if (paired) pairs_.resize(options_.pairs);
   auto stop = [this] {
     std::fprintf(stderr, "xd-loadgen: interrupted\n");
     finish(exit_code_ ? exit_code_ : (options_.mode == LoadMode::kIdle ? 0 : 1));
@@ -124,7 +145,11 @@ bool LoadRunner::start(std::string& error) {
 void LoadRunner::pump() {
   while (!finished_ && in_progress_ < options_.concurrency && next_ < total_) {
     const std::size_t index = next_++;
-    sessions_.push_back(std::make_unique<LoginSession>(*loop_, config_for(index), *this, index));
+    SessionConfig config = config_for(index);
+    if (options_.key_cache && options_.mech != SaslMech::kPlain && !config.register_account) {
+      config.scram_key_cache = &key_cache_[config.username];
+    }
+    sessions_.push_back(std::make_unique<LoginSession>(*loop_, config, *this, index));
     std::string error;
     if (!sessions_.back()->start(error)) {
       if (failed_ < 5) std::fprintf(stderr, "xd-loadgen: connect: %s\n", error.c_str());
@@ -141,14 +166,14 @@ void LoadRunner::on_bound(LoginSession& session) {
   ++bound_;
   if (session.compact()) ++compact_;
   if (tls_version_.empty()) tls_version_ = session.tls_version();
-  if (options_.mode == LoadMode::kLogin) session.close();
+  if (options_.mode == LoadMode::kLogin || options_.mode == LoadMode::kRegister) session.close();
   pump();
 }
 
 void LoadRunner::on_ended(LoginSession& session, std::string_view reason) {
   if (closing_) return;
   if (session.was_bound()) {
-    if (options_.mode != LoadMode::kLogin && !finished_) {
+    if (options_.mode != LoadMode::kLogin && options_.mode != LoadMode::kRegister && !finished_) {
       ++dropped_;
       if (dropped_ <= 5)
         std::fprintf(stderr, "xd-loadgen: %s dropped: %.*s\n", session.jid().c_str(),
@@ -169,6 +194,21 @@ void LoadRunner::logins_done() {
   logins_finished_ = true;
   login_end_ns_ = now_ns();
   deadline_->stop();
+  if (warming_) {
+    std::printf(
+        "login-warmup: ok=%zu failed=%zu seconds=%.3f (SaltedPassword cached per account)\n",
+        bound_, failed_, seconds_between(login_start_ns_, login_end_ns_));
+    std::fflush(stdout);
+    if (failed_ > 0) {
+      finish(1);
+      return;
+    }
+    // Not from here: this runs inside a session's callback, and the
+    // restart destroys the sessions of the warm-up round.
+    timer_ = std::make_unique<net::Timer>(*loop_, [this] { restart_measured_logins(); });
+    timer_->start(0);
+    return;
+  }
   const double secs = seconds_between(login_start_ns_, login_end_ns_);
   const double rate = secs > 0 ? static_cast<double>(bound_) / secs : 0;
   const std::string_view mech = sasl_mech_name(options_.mech);
@@ -177,7 +217,9 @@ void LoadRunner::logins_done() {
       "%s-logins: ok=%zu failed=%zu seconds=%.3f logins_per_s=%.0f mech=%.*s cb=%s tls=%d "
       "transport=%s tls_version=%s concurrency=%zu compact=%zu\n",
       options_.mode == LoadMode::kLogin        ? "login"
+      : options_.mode == LoadMode::kRegister   ? "register"
       : options_.mode == LoadMode::kThroughput ? "throughput"
+      : options_.mode == LoadMode::kLatency    ? "latency"
                                                : "idle",
       bound_, failed_, secs, rate, static_cast<int>(mech.size()), mech.data(),
       plus ? options_.channel_binding.c_str() : "none", options_.tls || options_.direct_tls ? 1 : 0,
@@ -193,11 +235,13 @@ void LoadRunner::logins_done() {
     return;
   }
   switch (options_.mode) {
+    case LoadMode::kRegister:
     case LoadMode::kLogin:
       finish(exit_code_);
       break;
     case LoadMode::kThroughput:
-      start_throughput();
+    case LoadMode::kLatency:
+      start_traffic();
       break;
     case LoadMode::kIdle:
       for (auto& session : sessions_) {
@@ -223,7 +267,23 @@ void LoadRunner::logins_done() {
   }
 }
 
-void LoadRunner::start_throughput() {
+void LoadRunner::restart_measured_logins() {
+  warming_ = false;
+  sessions_.clear();
+  total_ = options_.connections;
+  sessions_.reserve(total_);
+  next_ = 0;
+  in_progress_ = 0;
+  bound_ = 0;
+  failed_ = 0;
+  compact_ = 0;
+  logins_finished_ = false;
+  deadline_->start(static_cast<std::uint64_t>(options_.login_timeout * 1000));
+  login_start_ns_ = now_ns();
+  pump();
+}
+
+void LoadRunner::start_traffic() {
   for (std::size_t k = 0; k < sessions_.size(); ++k) {
     LoginSession* session = sessions_[k].get();
     Pair& pair = pairs_[session->tag() / 2];
@@ -243,22 +303,51 @@ void LoadRunner::start_throughput() {
   latencies_ns_.reserve(1 << 20);
   measuring_ = true;
   window_start_ns_ = now_ns();
-  for (Pair& pair : pairs_) {
-    if (!pair.active) continue;
-    for (std::size_t w = 0; w < options_.window; ++w) send_next(pair);
-  }
   std::fprintf(stderr, "xd-loadgen: %zu pairs active, measuring %.1f s\n", active,
                options_.seconds);
-  timer_ = std::make_unique<net::Timer>(*loop_, [this] { end_window(); });
-  timer_->start(static_cast<std::uint64_t>(options_.seconds * 1000));
+  end_timer_ = std::make_unique<net::Timer>(*loop_, [this] { end_window(); });
+  end_timer_->start(static_cast<std::uint64_t>(options_.seconds * 1000));
+  if (options_.mode == LoadMode::kLatency) {
+    for (Pair& pair : pairs_) {
+      if (pair.active) active_pairs_.push_back(&pair);
+    }
+    if (active_pairs_.empty()) return;
+    // Open loop: a 1 ms timer sends whatever the schedule says is due.
+    timer_ = std::make_unique<net::Timer>(*loop_, [this] { pace(); });
+    timer_->start_repeating(1, 1);
+    pace();
+    return;
+  }
+  for (Pair& pair : pairs_) {
+    if (!pair.active) continue;
+    for (std::size_t w = 0; w < options_.window; ++w) send_next(pair, now_ns());
+  }
 }
 
-void LoadRunner::send_next(Pair& pair) {
+// Message k is due at start + k / rate. Each carries its due time, not the
+// time it left: when the loop falls behind, the wait counts in the latency
+// (no coordinated omission).
+void LoadRunner::pace() {
+  if (!measuring_) return;
+  const double per_ns = options_.rate / 1e9;
+  const std::uint64_t now = now_ns();
+  const auto due = static_cast<std::uint64_t>(static_cast<double>(now - window_start_ns_) * per_ns);
+  while (paced_ < due) {
+    const auto stamp =
+        window_start_ns_ + static_cast<std::uint64_t>(static_cast<double>(paced_) / per_ns);
+    ++paced_;
+    Pair& pair = *active_pairs_[pace_pair_];
+    pace_pair_ = (pace_pair_ + 1) % active_pairs_.size();
+    send_next(pair, stamp);
+  }
+}
+
+void LoadRunner::send_next(Pair& pair, std::uint64_t stamp_ns) {
   char tail[64];
   const std::uint64_t seq = pair.sent++;
   const int n = std::snprintf(tail, sizeof tail, "%llu:%llu</body></message>",
                               static_cast<unsigned long long>(seq),
-                              static_cast<unsigned long long>(now_ns()));
+                              static_cast<unsigned long long>(stamp_ns));
   std::string stanza;
   stanza.reserve(pair.prefix.size() + static_cast<std::size_t>(n));
   stanza += pair.prefix;
@@ -267,7 +356,7 @@ void LoadRunner::send_next(Pair& pair) {
 }
 
 void LoadRunner::on_message(LoginSession& session, const protocol::Element& message) {
-  if (options_.mode != LoadMode::kThroughput || pairs_.empty()) return;
+  if (pairs_.empty()) return;
   Pair& pair = pairs_[session.tag() / 2];
   if (!pair.active) return;
   if (message.attr_or("type") == "error" || session.tag() % 2 == 0) {
@@ -292,16 +381,27 @@ void LoadRunner::on_message(LoginSession& session, const protocol::Element& mess
     pair.max_seen = static_cast<std::int64_t>(seq);
   }
   const std::uint64_t now = now_ns();
+  if (options_.mode == LoadMode::kLatency) {
+    // Every paced message counts, also those that land after the window.
+    latencies_ns_.push_back(now - ts);
+    if (measuring_) {
+      ++received_in_window_;
+    } else if (!finished_) {
+      check_drained();
+    }
+    return;
+  }
   if (measuring_) {
     ++received_in_window_;
     latencies_ns_.push_back(now - ts);
-    send_next(pair);
+    send_next(pair, now_ns());
   } else if (!finished_) {
     check_drained();
   }
 }
 
 void LoadRunner::end_window() {
+  if (options_.mode == LoadMode::kLatency) pace();  // what fell due up to now
   measuring_ = false;
   window_end_ns_ = now_ns();
   grace_start_ms_ = loop_->now_ms();
@@ -316,10 +416,10 @@ void LoadRunner::check_drained() {
   }
   const bool grace_over = loop_->now_ms() - grace_start_ms_ >=
                           static_cast<std::uint64_t>(options_.grace_seconds * 1000);
-  if (outstanding == 0 || grace_over) finish_throughput();
+  if (outstanding == 0 || grace_over) finish_traffic();
 }
 
-void LoadRunner::finish_throughput() {
+void LoadRunner::finish_traffic() {
   std::uint64_t sent = 0, received = 0, lost = 0, dups = 0, reordered = 0, bounced = 0;
   std::size_t active = 0, bad_pairs = 0;
   for (std::size_t i = 0; i < pairs_.size(); ++i) {
@@ -347,13 +447,24 @@ void LoadRunner::finish_throughput() {
   const double secs = seconds_between(window_start_ns_, window_end_ns_);
   const double rate = secs > 0 ? static_cast<double>(received_in_window_) / secs : 0;
   const double p50 = percentile_us(latencies_ns_, 0.50);
+  const double p90 = percentile_us(latencies_ns_, 0.90);
   const double p99 = percentile_us(latencies_ns_, 0.99);
+  const double p999 = percentile_us(latencies_ns_, 0.999);
+  const double max = percentile_us(latencies_ns_, 1.0);
+  const bool latency = options_.mode == LoadMode::kLatency;
+  char shape[64];
+  if (latency) {
+    std::snprintf(shape, sizeof shape, "rate=%.0f", options_.rate);
+  } else {
+    std::snprintf(shape, sizeof shape, "window=%zu", options_.window);
+  }
   std::printf(
-      "throughput: pairs=%zu window=%zu seconds=%.3f delivered=%llu msg_per_s=%.0f "
-      "p50_us=%.0f p99_us=%.0f sent=%llu lost=%llu dup=%llu reordered=%llu "
-      "bounced=%llu pairs_with_anomalies=%zu dropped_connections=%zu\n",
-      active, options_.window, secs, static_cast<unsigned long long>(received_in_window_), rate,
-      p50, p99, static_cast<unsigned long long>(sent), static_cast<unsigned long long>(lost),
+      "%s: pairs=%zu %s seconds=%.3f delivered=%llu msg_per_s=%.0f "
+      "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f sent=%llu lost=%llu "
+      "dup=%llu reordered=%llu bounced=%llu pairs_with_anomalies=%zu dropped_connections=%zu\n",
+      latency ? "latency" : "throughput", active, shape, secs,
+      static_cast<unsigned long long>(received_in_window_), rate, p50, p90, p99, p999, max,
+      static_cast<unsigned long long>(sent), static_cast<unsigned long long>(lost),
       static_cast<unsigned long long>(dups), static_cast<unsigned long long>(reordered),
       static_cast<unsigned long long>(bounced), bad_pairs, dropped_);
   std::fflush(stdout);

@@ -1,6 +1,7 @@
-// LoadRunner: the three xd-loadgen workloads (login rate, message
-// throughput with loss/duplicate/reorder accounting and latency, idle
-// connections held open) over one NetLoop in one thread. It owns every
+// LoadRunner: the xd-loadgen workloads on live sessions (in-band
+// registration rate, login rate, closed-loop message throughput, open-loop
+// latency at a fixed rate, both with loss/duplicate/reorder accounting, and
+// idle connections held open) over one NetLoop in one thread. It owns every
 // LoginSession it starts and prints its figures to stdout as single
 // "key=value" lines that scripts can grep. It measures; it never judges a
 // figure, never retries a failed login, and never sends presence.
@@ -11,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "client/session/login_session.h"
@@ -23,7 +25,7 @@ namespace xd::client {
 
 // kStore and kBacklog (durable delivery, spec/delivery.md) run in
 // DeliveryRunner (delivery_runner.h); the others here.
-enum class LoadMode { kLogin, kThroughput, kIdle, kStore, kBacklog };
+enum class LoadMode { kRegister, kLogin, kThroughput, kLatency, kIdle, kStore, kBacklog };
 
 // Command-line settings; plain data.
 struct LoadOptions {
@@ -48,11 +50,20 @@ struct LoadOptions {
   std::size_t concurrency = 100;   // logins in progress at once
   std::size_t pairs = 100;         // throughput
   std::size_t window = 10;
+  double rate = 2000;  // latency: messages per second over all pairs
   double seconds = 5;
   double grace_seconds = 2;
   bool per_pair = false;       // print one line per pair with any anomaly
   double hold_seconds = 0;     // idle: 0 = until SIGINT/SIGTERM
   double login_timeout = 120;  // give up when logins take longer
+  // RFC 5802 §5.1: keep each account's SCRAM SaltedPassword, as real
+  // clients do, so a repeated login costs the client no PBKDF2. In login
+  // mode every account then logs in once, unmeasured, before the timed
+  // logins: the figure is the server's login rate, not the client's Hi().
+  bool key_cache = true;
+  // First account number (register) or connection number (others), so that
+  // several processes can split one run.
+  std::size_t first_index = 0;
   // Durable delivery (store, backlog): senders with XEP-0198 that keep
   // |sm_window| messages unacknowledged, to accounts nobody logs in to.
   std::size_t senders = 100;
@@ -107,19 +118,26 @@ class LoadRunner final : public SessionObserver {
   SessionConfig config_for(std::size_t index) const;
   void pump();
   void logins_done();
-  void start_throughput();
-  void send_next(Pair& pair);
+  void restart_measured_logins();
+  void start_traffic();
+  void pace();
+  void send_next(Pair& pair, std::uint64_t stamp_ns);
   void end_window();
   void check_drained();
-  void finish_throughput();
+  void finish_traffic();
   void finish(int code);
 
   net::NetLoop* loop_;
   LoadOptions options_;
   std::unique_ptr<net::TlsContext> tls_;
   std::vector<std::unique_ptr<LoginSession>> sessions_;
+  // Per account name; sessions hold pointers into it (node-based map).
+  std::unordered_map<std::string, protocol::ScramKeyCacheEntry> key_cache_;
+  bool warming_ = false;         // login mode: the unmeasured first round
+  std::size_t warm_logins_ = 0;  // logins of that round
   std::vector<Pair> pairs_;
   std::unique_ptr<net::Timer> timer_;
+  std::unique_ptr<net::Timer> end_timer_;  // the end of the measuring window
   std::unique_ptr<net::Timer> deadline_;
   std::unique_ptr<net::SignalWatcher> sigint_;
   std::unique_ptr<net::SignalWatcher> sigterm_;
@@ -137,6 +155,11 @@ class LoadRunner final : public SessionObserver {
   std::uint64_t window_start_ns_ = 0;
   std::uint64_t window_end_ns_ = 0;
   std::uint64_t received_in_window_ = 0;
+  // Latency mode: the pacer's next message number, its pair, and the pairs
+  // it sends on.
+  std::uint64_t paced_ = 0;
+  std::size_t pace_pair_ = 0;
+  std::vector<Pair*> active_pairs_;
   std::uint64_t grace_start_ms_ = 0;
   bool logins_finished_ = false;
   bool measuring_ = false;

@@ -1,6 +1,7 @@
 // xd-loadgen: a load generator that speaks standard XMPP (RFC 6120/6121) to
-// any server: login rate, message throughput with loss/duplicate/reorder
-// accounting and latency, idle connections for memory measurements, and
+// any server: in-band registration and login rates, message throughput with
+// loss/duplicate/reorder accounting, latency at a fixed rate, idle
+// connections for memory measurements, and
 // the durable queue: store rate to offline accounts bounded by XEP-0198
 // acks, and the delivery time of an offline backlog. One process, one
 // thread, one NetLoop; see load_runner.h and delivery_runner.h for the
@@ -55,6 +56,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--login-timeout", options.login_timeout, "seconds before giving up on logins")
       ->capture_default_str();
+  bool no_key_cache = false;
+  app.add_flag("--no-key-cache", no_key_cache,
+               "derive SCRAM's SaltedPassword (PBKDF2) at every login instead of caching it "
+               "per account as real clients do (RFC 5802 section 5.1)");
+  app.add_option("--first-index", options.first_index,
+                 "first account (register) or connection number, to split a run over processes")
+      ->capture_default_str();
+
+  auto* reg = app.add_subcommand(
+      "register", "XEP-0077 in-band registration rate: PREFIX<first>.. each created and logged in");
+  reg->add_option("--connections", options.connections, "accounts to register")
+      ->capture_default_str();
 
   auto* login = app.add_subcommand("login", "measure completed logins per second");
   login->add_option("--connections", options.connections, "logins to perform")
@@ -67,6 +80,15 @@ int main(int argc, char** argv) {
   throughput->add_option("--grace", options.grace_seconds, "seconds to wait for stragglers")
       ->capture_default_str();
   throughput->add_flag("--per-pair", options.per_pair, "print every pair with an anomaly");
+  auto* latency = app.add_subcommand(
+      "latency", "open-loop latency at a fixed rate (p50/p90/p99/p99.9/max from body stamps)");
+  latency->add_option("--pairs", options.pairs, "sender/receiver pairs")->capture_default_str();
+  latency->add_option("--rate", options.rate, "messages per second over all pairs")
+      ->capture_default_str();
+  latency->add_option("--seconds", options.seconds, "sending window")->capture_default_str();
+  latency->add_option("--grace", options.grace_seconds, "seconds to wait for stragglers")
+      ->capture_default_str();
+  latency->add_flag("--per-pair", options.per_pair, "print every pair with an anomaly");
   auto* idle = app.add_subcommand("idle", "log in and hold connections");
   idle->add_option("--connections", options.connections, "connections to hold")
       ->capture_default_str();
@@ -108,6 +130,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   options.compression = !no_compression;
+  options.key_cache = !no_key_cache;
+  if (reg->parsed()) options.mode = LoadMode::kRegister;
+  if (latency->parsed()) options.mode = LoadMode::kLatency;
   if (login->parsed()) options.mode = LoadMode::kLogin;
   if (throughput->parsed()) options.mode = LoadMode::kThroughput;
   if (idle->parsed()) options.mode = LoadMode::kIdle;

@@ -487,6 +487,7 @@ bool LoginSession::start_auth(const protocol::Element& features) {
                      ? protocol::ScramHash::kSha1
                      : protocol::ScramHash::kSha256;
     scram.username = config_.username;
+    scram.key_cache = config_.scram_key_cache;
     if (downgrade_guard) scram.cbind_flag = protocol::Gs2CbindFlag::kSupportedNotUsed;
     if (sasl_mech_is_plus(config_.mech) && !set_channel_binding(features, scram)) return false;
     if (protocol::opaque_string(config_.password, scram.password) != protocol::PrecisError::kOk) {

@@ -74,6 +74,9 @@ struct SessionConfig {
   // before authentication), then log in to it on the same stream. A refusal
   // ends the session with "registration refused: CONDITION".
   bool register_account = false;
+  // RFC 5802 §5.1: SCRAM's SaltedPassword cached per account (must outlive
+  // the session; see protocol::ScramClientConfig::key_cache). Optional.
+  protocol::ScramKeyCacheEntry* scram_key_cache = nullptr;
 };
 
 class LoginSession;

@@ -162,6 +162,12 @@ void scram_wipe(ScramCredentials& credentials) {
   credentials.iterations = 0;
 }
 
+void scram_wipe_cache_entry(ScramKeyCacheEntry& entry) {
+  cleanse(entry.salt);
+  cleanse(entry.salted_password);
+  entry.iterations = 0;
+}
+
 std::string scram_nonce_from_random(std::string_view random_bytes) {
   return base64_encode(random_bytes);
 }
@@ -320,12 +326,20 @@ SaslResult<ScramServerSuccess> ScramServer::client_final(std::string_view messag
 ScramClient::ScramClient(const ScramClientConfig& config) : config_(config) {}
 
 ScramClient::~ScramClient() {
+  // A cached key that did not lead to success may be stale (the password or
+  // the account changed): drop it, so the next login derives afresh.
+  if (used_cache_ && state_ != State::kSucceeded && config_.key_cache != nullptr) {
+    scram_wipe_cache_entry(*config_.key_cache);
+  }
   wipe();
   cleanse(config_.password);
   cleanse(config_.cb_data);
 }
 
-void ScramClient::wipe() { cleanse(server_signature_); }
+void ScramClient::wipe() {
+  cleanse(server_signature_);
+  scram_wipe_cache_entry(pending_);
+}
 
 SaslCondition ScramClient::fail(SaslCondition condition) {
   wipe();
@@ -376,7 +390,22 @@ SaslResult<std::string> ScramClient::server_first(std::string_view message) {
   std::string auth = auth_message(client_first_bare_, message, without_proof);
 
   const EVP_MD* digest = md(config_.hash);
-  std::string salted = salted_password(config_.hash, config_.password, m.salt, m.iterations);
+  std::string salted;
+  ScramKeyCacheEntry* cache = config_.key_cache;
+  if (cache != nullptr && !cache->salted_password.empty() && cache->hash == config_.hash &&
+      cache->iterations == m.iterations && cache->salt == m.salt) {
+    salted = cache->salted_password;
+    used_cache_ = true;
+  } else {
+    salted = salted_password(config_.hash, config_.password, m.salt, m.iterations);
+    if (cache != nullptr) {
+      // Cached only once the server signature proves it (server_final).
+      pending_.hash = config_.hash;
+      pending_.salt = m.salt;
+      pending_.iterations = m.iterations;
+      pending_.salted_password = salted;
+    }
+  }
   std::string client_key = hmac(digest, salted, "Client Key");
   std::string stored_key = hash_of(config_.hash, client_key);
   std::string proof = hmac(digest, stored_key, auth);
@@ -408,6 +437,10 @@ SaslStatus ScramClient::server_final(std::string_view message) {
   // ServerKey, so it is not the server we enrolled with.
   if (!secret_equal(parsed.value().verifier, server_signature_)) {
     return fail(SaslCondition::kNotAuthorized);
+  }
+  if (config_.key_cache != nullptr && !pending_.salted_password.empty()) {
+    scram_wipe_cache_entry(*config_.key_cache);
+    *config_.key_cache = pending_;
   }
   wipe();
   state_ = State::kSucceeded;

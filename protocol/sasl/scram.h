@@ -205,6 +205,18 @@ class ScramServer {
 
 // Client-side settings. |password| must already be prepared with
 // opaque_string (RFC 8265 §4.2).
+// RFC 5802 §5.1: "the client can cache the ClientKey/ServerKey (or
+// SaltedPassword)" for a salt and iteration count, so a repeated login skips
+// Hi(), the one costly step on the client. One entry per account; the owner
+// keeps it as secret as the password and wipes it (scram_wipe_cache_entry).
+struct ScramKeyCacheEntry {
+  ScramHash hash = ScramHash::kSha1;
+  std::string salt;
+  uint32_t iterations = 0;
+  std::string salted_password;  // empty: nothing cached yet
+};
+void scram_wipe_cache_entry(ScramKeyCacheEntry& entry);
+
 struct ScramClientConfig {
   ScramHash hash = ScramHash::kSha1;
   std::string username;  // raw; escaped as a saslname on the wire
@@ -216,6 +228,12 @@ struct ScramClientConfig {
   std::string cb_data;  // with kUsed: the binding bytes of our TLS connection
   uint32_t min_iterations = kScramClientMinIterations;
   uint32_t max_iterations = kScramClientMaxIterations;
+  // Optional, owned by the caller and outliving the ScramClient: used when
+  // its hash, salt and iteration count match the server-first-message; else
+  // Hi() runs and the entry is replaced once the server signature verifies.
+  // A used entry is wiped when the exchange does not succeed (a changed
+  // password, a re-created account), so the next login derives afresh.
+  ScramKeyCacheEntry* key_cache = nullptr;
 };
 
 // The client side of one exchange (used by our client and by the tests).
@@ -261,6 +279,8 @@ class ScramClient {
   std::string client_first_bare_;
   std::string server_signature_;
   std::string server_error_;
+  ScramKeyCacheEntry pending_;  // derived here; goes to the cache on success
+  bool used_cache_ = false;
 };
 
 }  // namespace xd::protocol

@@ -264,6 +264,61 @@ TEST_SUITE("sasl.scram") {
     }
   }
 
+  TEST_CASE("RFC 5802 section 5.1: a cached SaltedPassword is used only for its salt") {
+    for (ScramHash hash : {ScramHash::kSha1, ScramHash::kSha256}) {
+      CAPTURE(static_cast<int>(hash));
+      ScramKeyCacheEntry cache;
+      ScramClientConfig cc = client_config(hash);
+      cc.key_cache = &cache;
+      // First login fills the entry from the server-first-message.
+      Outcome o = exchange(server_config(hash, false, false), cc, &pencil(hash));
+      CHECK_FALSE(o.server_failure.has_value());
+      CHECK_FALSE(o.client_failure.has_value());
+      CHECK(cache.hash == hash);
+      CHECK(cache.salt == kSalt16);
+      CHECK(cache.iterations == kScramDefaultIterations);
+      REQUIRE_FALSE(cache.salted_password.empty());
+      // A login that uses the cache succeeds without the password: proof
+      // that Hi() was skipped.
+      ScramClientConfig no_password = client_config(hash, "not the password");
+      no_password.key_cache = &cache;
+      o = exchange(server_config(hash, false, false), no_password, &pencil(hash));
+      CHECK_FALSE(o.server_failure.has_value());
+      CHECK_FALSE(o.client_failure.has_value());
+      // Another salt (the account was re-created): the entry is not used,
+      // Hi() runs on the wrong password, the login fails and the entry is
+      // left as it was (only a verified key is cached).
+      ScramCredentials other = scram_derive(hash, "pencil", "another salt 16b", 4096);
+      const std::string first_key = cache.salted_password;
+      o = exchange(server_config(hash, false, false), no_password, &other);
+      REQUIRE(o.server_failure.has_value());
+      CHECK(*o.server_failure == kNotAuthorized);
+      CHECK(cache.salt == kSalt16);
+      CHECK(cache.salted_password == first_key);
+      // With the right password the new salt's key replaces the entry.
+      ScramClientConfig right = client_config(hash);
+      right.key_cache = &cache;
+      o = exchange(server_config(hash, false, false), right, &other);
+      CHECK_FALSE(o.server_failure.has_value());
+      CHECK_FALSE(o.client_failure.has_value());
+      CHECK(cache.salt == "another salt 16b");
+      CHECK(cache.salted_password != first_key);
+      // A stale entry (here: corrupted) fails like a wrong password and is
+      // dropped, so the next login derives afresh and succeeds.
+      cache.salted_password[0] = static_cast<char>(cache.salted_password[0] ^ 1);
+      o = exchange(server_config(hash, false, false), right, &other);
+      REQUIRE(o.server_failure.has_value());
+      CHECK(*o.server_failure == kNotAuthorized);
+      CHECK(cache.salted_password.empty());
+      o = exchange(server_config(hash, false, false), right, &other);
+      CHECK_FALSE(o.server_failure.has_value());
+      CHECK_FALSE(cache.salted_password.empty());
+      scram_wipe_cache_entry(cache);
+      CHECK(cache.salted_password.empty());
+      CHECK(cache.salt.empty());
+    }
+  }
+
   TEST_CASE("catalogue 37: wrong password is not-authorized") {
     for (ScramHash hash : {ScramHash::kSha1, ScramHash::kSha256}) {
       Outcome o = exchange(server_config(hash, false, false), client_config(hash, "pencil2"),
