@@ -1,0 +1,128 @@
+"""Adapters that let bench_suite.py --compare run the same measurements
+against Debian's Prosody and ejabberd (anchors.md), configured like xmppd
+in the suite: plaintext c2s on one loopback port, SASL PLAIN allowed
+without TLS, no rate limits or shapers, the test certificate for the TLS
+runs, and the suite's accounts created before the server starts. Each
+adapter has the interface of bench_suite.Xmppd: name, port, proc,
+start(settings, tls) -> pid, stop(). A server that is not installed is
+skipped with a note on stderr. Measurement code only: never a test."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+CERTS = os.path.join(ROOT, "tests", "data", "certs")
+PIN_SERVER = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port, proc, seconds=60):
+    import socket
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not open its port")
+
+
+def _stop(proc):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Prosody:
+    """Prosody 0.12 in the foreground (-F) with its own config and data
+    directory; internal_hashed storage (SCRAM), epoll, limits off."""
+    name = "Prosody"
+
+    def __init__(self, tmp, users, password, offline):
+        self.dir = os.path.join(tmp, "prosody")
+        self.data = os.path.join(self.dir, "data")
+        os.makedirs(self.data)
+        self.port = _free_port()
+        self.proc = None
+        # Prosody refuses to read a key it cannot own; copy the test pair.
+        shutil.copy(os.path.join(CERTS, "server.pem"), os.path.join(self.dir, "server.crt"))
+        shutil.copy(os.path.join(CERTS, "server.key"), os.path.join(self.dir, "server.key"))
+        self.tls = None
+        self._write_config(tls=False)
+        for i in range(users):
+            self._ctl("register", f"u{i}", "localhost", password)
+
+    def _write_config(self, tls):
+        cfg = os.path.join(self.dir, "prosody.cfg.lua")
+        ssl = (f'ssl = {{ certificate = "{self.dir}/server.crt"; key = "{self.dir}/server.key" }}'
+               if tls else "")
+        with open(cfg, "w") as f:
+            f.write(f"""
+run_as_root = true
+pidfile = "{self.dir}/prosody.pid"
+data_path = "{self.data}"
+network_backend = "epoll"
+modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "smacks"; "carbons" }}
+modules_disabled = {{ "s2s"; "offline" }}
+c2s_ports = {{ {self.port} }}
+c2s_interfaces = {{ "127.0.0.1" }}
+s2s_ports = {{}}
+authentication = "internal_hashed"
+allow_unencrypted_plain_auth = true
+c2s_require_encryption = {"true" if tls else "false"}
+limits = {{ c2s = {{ rate = "1000mb/s" }}; c2s_unauthed = {{ rate = "1000mb/s" }} }}
+log = {{ warn = "{self.dir}/prosody.log" }}
+{ssl}
+VirtualHost "localhost"
+""")
+        self.cfg = cfg
+        self.tls = tls
+
+    def _ctl(self, *args):
+        subprocess.run(["prosodyctl", "--config", self.cfg, *args], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self, settings=(), tls=False):
+        self.stop()
+        if tls != self.tls:
+            self._write_config(tls)
+        self.proc = subprocess.Popen([*PIN_SERVER, "prosody", "--config", self.cfg, "-F"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.port, self.proc)
+        return self.proc.pid
+
+    def stop(self):
+        _stop(self.proc)
+        self.proc = None
+
+
+def other_servers(tmp, users, password, offline):
+    servers = []
+    if shutil.which("prosody") and shutil.which("prosodyctl"):
+        try:
+            servers.append(Prosody(tmp, users, password, offline))
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"bench: Prosody skipped: {e}", file=sys.stderr)
+    else:
+        print("bench: Prosody not installed (apt-get install prosody): skipped", file=sys.stderr)
+    if not shutil.which("ejabberdctl"):
+        print("bench: ejabberd not installed: skipped", file=sys.stderr)
+    else:
+        print("bench: ejabberd is installed but has no adapter yet: skipped", file=sys.stderr)
+    return servers
