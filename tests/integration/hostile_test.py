@@ -570,7 +570,18 @@ def c_i57_slow_reader_closed(server):
     check(not missing, f"every acked message reaches bob: {len(missing)} missing, {missing[:20]}")
 
 
+READ_RATE = 10 * 1000  # the default read_rate_bytes (server/config.h) ...
+READ_BURST_S = 2       # ... and read_burst_s
+
+
 def c_i58_flooding_writer_paused_not_dropped(server):
+    """Catalogue I58: alice writes 60 KB of messages at once, three times
+    the default read burst (10 KB/s for 2 s). The server pauses reading
+    her rather than drop: every message reaches bob once and in order, and
+    no sooner than the rate allows for the bytes beyond the burst (a lower
+    bound: a slower machine only makes it later; a server that did not
+    pause would deliver at once). The canary keeps working while she is
+    paused (G1 inside the flood), and her stream stays valid."""
     pw_a = add_user(server, "alice")
     pw_b = add_user(server, "bob")
     bob = Raw(server.port)
@@ -584,14 +595,28 @@ def c_i58_flooding_writer_paused_not_dropped(server):
     # server must pause reading alice (TCP backpressure) rather than drop.
     count = 60
     body = "z" * 900
-    alice.send("".join(f"<message to='bob@localhost/b' type='chat' id='f{i}'><body>{i}:{body}</body></message>"
-                       for i in range(count)))
+    flood = "".join(f"<message to='bob@localhost/b' type='chat' id='f{i}'><body>{i}:{body}</body></message>"
+                    for i in range(count))
+    t0 = time.monotonic()
+    alice.send(flood)
     got = ""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and got.count("</message>") < count:
         got += bob.read(timeout=1)
+    t1 = time.monotonic()
     ids = [int(part.split(":")[0]) for part in got.split("<body>")[1:]]
     check(ids == list(range(count)), f"every message arrives once, in order: {len(ids)} of {count}")
+    # The bucket holds at most the burst when the flood starts; every byte
+    # beyond it waits for the rate (the limit counts TLS bytes, which are
+    # more than the plaintext counted here). Half a second of slack: one
+    # read may overdraw the bucket by 4 KiB (kMinRateLimitedRead in
+    # net/connection.cc), 0.41 s at this rate.
+    least = (len(flood) - READ_RATE * READ_BURST_S) / READ_RATE
+    print(f"i58: {len(flood)} bytes delivered in {t1 - t0:.1f} s (the rate allows {least:.1f} s "
+          f"at the least)")
+    check(t1 - t0 >= least - 0.5, f"reading was paused at the rate limit: {t1 - t0:.1f} s "
+                                  f"for {len(flood)} bytes")
+    canary_window(t0, t1, "while the flooder is paused")
     alice.send("<iq type='get' id='alive' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
     check("id='alive'" in alice.read(until="id='alive'"), "the flooder's stream stays valid")
 
@@ -1370,6 +1395,677 @@ def c_g51_amplification(server):
     check("type='result'" in b.read(until="id='p2'"), "bob's stream kept")
 
 
+# ------------------------------------------------ partial rows of the coverage map
+
+
+def canary_window(t0, t1, what):
+    """G1 inside one phase of a case (between the monotonic times |t0| and
+    |t1|), not only over the whole case: prints how many canary messages
+    were sent in the phase and how many of them arrived before it ended,
+    with their latency, and asserts that the phase was long enough to
+    carry canary traffic and that at least half of what was sent in it
+    also arrived in it (the rest may be in flight at |t1|). A server that
+    stops servicing other connections during the phase fails this even if
+    every message arrives afterwards."""
+    c = active_canary
+    check(c is not None, f"G1 {what}: the canary runs")
+    sent, got = dict(c.sent), dict(c.got)
+    during = sorted(s for s, t in sent.items() if t0 <= t <= t1)
+    arrived = [s for s in during if got.get(s, t1 + 1) <= t1]
+    lat = sorted(got[s] - sent[s] for s in arrived)
+    p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (lambda q: 0)
+    print(f"G1 {what}: {t1 - t0:.1f} s, {len(during)} canary messages sent, {len(arrived)} "
+          f"arrived in it; latency p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, max {p(1.0):.0f} ms")
+    check(len(during) >= 5, f"G1 {what}: the phase carried canary traffic: {len(during)} sent")
+    check(2 * len(arrived) >= len(during),
+          f"G1 {what}: only {len(arrived)} of {len(during)} canary messages arrived during it")
+
+
+def tls_upgrade(c, server):
+    """STARTTLS on a fresh Raw connection, up to (not including) the new
+    stream header."""
+    c.send(HEADER.format(to=server.domain))
+    check("<starttls" in c.read(until="</stream:features>"), "STARTTLS offered")
+    c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    check("<proceed" in c.read(until="/>"), "proceed")
+    ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+    c.sock = ctx.wrap_socket(c.sock, server_hostname=server.domain)
+
+
+def client_hello(server):
+    """The bytes of a real TLS ClientHello for the server's name (Python's
+    default client context: TLS 1.2 and 1.3, SNI), as a client's first
+    flight."""
+    ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=server.domain)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    check(hello[:1] == b"\x16" and len(hello) > 100, f"a ClientHello record: {hello[:16]!r}")
+    return hello
+
+
+STARTTLS_OPENING = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+PROCEED = re.compile(rb"<proceed[^>]*/>")
+
+
+def starttls_to_proceed(server, timeout=10):
+    """A plain connection that sends the stream header and <starttls/> in
+    one write and reads up to the complete <proceed/>: the server is then
+    waiting for a ClientHello, its TLS handshake deadline running."""
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    s.sendall((HEADER.format(to=server.domain) + STARTTLS_OPENING).encode())
+    buf = b""
+    while not PROCEED.search(buf):
+        data = s.recv(65536)
+        if not data:
+            break
+        buf += data
+    check(PROCEED.search(buf) is not None, f"<proceed/>: {buf[-300:]!r}")
+    return s
+
+
+def rss_anon_kib(server):
+    """RssAnon of xmppd: its heap (and the sanitizer's shadow of it),
+    without the file-backed pages of the LMDB map, which grow with the
+    store and are not a queue."""
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssAnon:"))
+
+
+def c_b12_xxe_no_file_no_socket(server):
+    """Catalogue B12, observed from outside: DOCTYPEs whose SYSTEM or
+    PUBLIC id, external parameter entity or external general entity names
+    a file or an HTTP URL, sent before the first stream header, after
+    STARTTLS and after SASL, each get restricted-xml, and xmppd neither
+    opens the file nor connects to the URL. The file is a FIFO: a
+    non-blocking open for writing fails with ENXIO exactly while nobody has
+    it open for reading (a blocking open by the server would also hang it
+    and stop the canary). The URL is a listening socket of ours whose
+    accept queue keeps any connection made, even one closed at once. Both
+    probes are shown to work before they are trusted."""
+    import errno
+    import tempfile
+    tmp = tempfile.TemporaryDirectory(prefix="xmppd-b12-")
+    fifo = os.path.join(tmp.name, "passwd")
+    os.mkfifo(fifo)
+    # An ephemeral port, not the catalogue's 127.0.0.1:1 (binding port 1
+    # needs privileges); what matters is that nothing ever connects.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+
+    def fifo_reader_present():
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            check(e.errno == errno.ENXIO, f"open(fifo, O_WRONLY|O_NONBLOCK): {e!r}")
+            return False
+        os.close(fd)
+        return True
+
+    def listener_connections():
+        n = 0
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                return n
+            conn.close()
+            n += 1
+
+    # The probes see what they are meant to see.
+    check(not fifo_reader_present(), "nobody reads the FIFO yet")
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    check(fifo_reader_present(), "the FIFO probe sees a reader")
+    os.close(reader)
+    check(not fifo_reader_present(), "and sees it gone")
+    socket.create_connection(listener.getsockname(), timeout=5).close()
+    time.sleep(0.1)
+    check(listener_connections() == 1, "the listener probe sees a connection")
+
+    # While the streams are judged, a watcher looks for the FIFO among the
+    # server's open files and for a reader on it, every few milliseconds.
+    seen = []
+    watching = threading.Event()
+    watching.set()
+
+    def watch():
+        fd_dir = f"/proc/{server.proc.pid}/fd"
+        while watching.is_set():
+            if fifo_reader_present():
+                seen.append("the FIFO had a reader")
+            for fd in os.listdir(fd_dir):
+                try:
+                    if os.readlink(f"{fd_dir}/{fd}") == fifo:
+                        seen.append(f"xmppd had the FIFO open as fd {fd}")
+                except OSError:
+                    pass  # closed meanwhile
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    doctypes = {
+        "file SYSTEM id": f'<!DOCTYPE stream:stream SYSTEM "file://{fifo}">',
+        "URL PUBLIC id": f'<!DOCTYPE stream:stream PUBLIC "-//evil//x" "{url}pub.dtd">',
+        "external parameter entity":
+            f'<!DOCTYPE stream:stream [<!ENTITY % ext SYSTEM "{url}ext.dtd"> %ext;]>',
+        "external general entity":
+            f'<!DOCTYPE stream:stream [<!ENTITY xxe SYSTEM "file://{fifo}">]>',
+    }
+    pw = add_user(server, "alice")
+    token = base64.b64encode(f"\0alice\0{pw}".encode()).decode()
+    results = []
+    for stage in ("before the first header", "after STARTTLS", "after SASL"):
+        for name, doctype in doctypes.items():
+            c = Raw(server.port)
+            if stage != "before the first header":
+                tls_upgrade(c, server)
+            if stage == "after SASL":
+                c.send(HEADER.format(to=server.domain))
+                c.read(until="</stream:features>")
+                c.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+                check("<success" in c.read(until="/>"), "PLAIN login")
+            # The restarted stream opens with the hostile prolog; the
+            # general entity is also referenced, as an XXE would be.
+            c.send("<?xml version='1.0'?>" + doctype + HEADER.format(to=server.domain)[21:]
+                   + "<message to='alice@localhost'><body>&xxe;</body></message>")
+            out = c.read(until="</stream:stream>")
+            check(stream_error(out, "restricted-xml"), f"{name} {stage}: {out}")
+            check(c.wait_closed()[0], f"{name} {stage}: closed")
+            # The FIFO still has no reader once the error is out: nothing
+            # opened it and kept it open.
+            check(not fifo_reader_present(), f"{name} {stage}: the FIFO has a reader")
+            results.append(f"{name} {stage}")
+    time.sleep(0.5)  # a late open or connect would still be caught
+    watching.clear()
+    watcher.join(5)
+    accepted = listener_connections()
+    print(f"b12: {len(results)} streams got restricted-xml; the listener saw {accepted} "
+          f"connections, the watcher {len(seen)} FIFO opens")
+    check(not seen, f"xmppd touched the FIFO: {seen[:5]}")
+    check(accepted == 0, f"xmppd connected to {url} {accepted} times")
+    listener.close()
+    tmp.cleanup()
+
+
+FLUSH_MS = 1000  # parser_flush_ms for c26: long enough to see that it is the timer that delivers
+
+
+def c_c26_flush_timer_delivers(server):
+    """Catalogue C26 over TCP: after authentication, a ping IQ whose start
+    tag is 3,995 bytes (a 3,959-byte id) arrives as 3,990 bytes and then,
+    in a second read, its last 39 bytes: expat's reparse deferral holds
+    the complete stanza back (the second read does not double the buffered
+    partial token), and no further byte comes. The server's flush timer (parser_flush_ms, 1 s
+    here) delivers it anyway: the ping is answered. That it was the timer
+    and not expat is shown by the answer coming no earlier than the timer
+    period after the last byte (a slower machine only makes it later); if
+    the two parts were read together (no hold), the attempt is repeated, up
+    to three times. The delay is printed; no upper bound is asserted.
+    Then the catalogue's trickle: a 250 KiB token, one byte per record."""
+    pw = add_user(server, "alice")
+    c = Raw(server.port)
+    check("<jid>alice@localhost/r</jid>" in c.login(server, "alice", pw, "r"), "alice bound")
+    c.read(timeout=0.5)
+    delays = []
+    for attempt in range(3):
+        ident = f"c26-{attempt}-" + "x" * (3960 - 7)
+        stanza = (f"<iq type='get' to='localhost' id='{ident}'>"
+                  "<ping xmlns='urn:xmpp:ping'/></iq>")
+        head, tail = stanza[:3990], stanza[3990:]
+        check(len(tail) < len(head) and "'>" in tail, "the split is inside the start tag")
+        c.send(head)
+        time.sleep(0.3)  # a separate read on the server, before its timer fires
+        c.send(tail)
+        sent_at = time.monotonic()
+        # Nothing more is sent; the answer must come by itself.
+        out = c.read(until=f"id='{ident}'", timeout=FLUSH_MS / 1000 + 5)
+        delay = time.monotonic() - sent_at
+        check(f"id='{ident}'" in out and "type='result'" in out,
+              f"attempt {attempt}: the held-back ping is answered with no further byte "
+              f"({delay:.2f} s): {out[-300:]!r}")
+        delays.append(delay)
+        if delay >= FLUSH_MS / 1000 - 0.1:
+            break
+    print(f"c26: answered {', '.join(f'{d * 1000:.0f}' for d in delays)} ms after the last byte "
+          f"(flush timer {FLUSH_MS} ms)")
+    check(delays[-1] >= FLUSH_MS / 1000 - 0.1,
+          f"reparse deferral never held the stanza back ({delays}): the shape no longer "
+          "exercises the flush timer")
+    # The catalogue's own shape: a 250 KiB attribute value trickled one
+    # byte per TLS record and TCP segment (TCP_NODELAY; the read rate limit
+    # is off for this case, as the catalogue has the server read eagerly).
+    # It is answered; the server's CPU time for it is printed, not
+    # asserted (the catalogue's <= 1 s is for the parser; this includes
+    # 256,000 TLS records under ASan; with deferral off the parser alone
+    # took 36 s).
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    big = (f"<iq type='get' to='localhost' id='c26-big-{'v' * (250 * 1024)}'>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>").encode()
+    cpu0, _ = proc_usage(server)
+    start = time.monotonic()
+    for i in range(len(big)):
+        c.sock.send(big[i:i + 1])
+    sent_at = time.monotonic()
+    out = c.read(until="type='result'", timeout=30)
+    answered = time.monotonic() - sent_at
+    cpu1, _ = proc_usage(server)
+    check("id='c26-big-vvv" in out and "type='result'" in out,
+          f"the trickled 250 KiB token is delivered: {out[-200:]!r}")
+    print(f"c26: {len(big)} bytes trickled one per record in {sent_at - start:.1f} s, answered "
+          f"{answered * 1000:.0f} ms after the last byte; server CPU {cpu1 - cpu0:.2f} s")
+    c.send("<iq type='get' id='alive' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    check("id='alive'" in c.read(until="id='alive'"), "the stream still works")
+
+
+PRESENCE_FLOOD_BYTES = 10 * 1000 * 1000
+
+
+def c_c30_presence_flood(server):
+    """Catalogue C30: an authenticated client writes 10 MB of <presence/>
+    (about 900,000 stanzas) without ever waiting, in 66 KB bursts each
+    followed by a numbered ping. The pings are answered in order (the
+    stanzas are processed in order, none skipped), the flooder's stream
+    stays valid (no stream error, a last ping works), the server's RSS does
+    not grow with the flood (G2 bound over the peak: the bytes are not
+    queued inside the server), and the canary keeps exchanging messages
+    during the flood (G1 inside the flood). The read rate limit is off
+    (read_rate_bytes=0): the per-iteration read cap alone must keep the
+    event loop fair (rate pausing is I58's case)."""
+    pw = add_user(server, "alice")
+    c = Raw(server.port)
+    check("<jid>alice@localhost/r</jid>" in c.login(server, "alice", pw, "r"), "alice bound")
+    c.send("<presence/>")
+    c.read(timeout=0.5)
+    burst = "<presence/>" * 6000
+    rounds = PRESENCE_FLOOD_BYTES // len(burst)
+    rss0 = peak = rss_kib(server)
+    sock = c.sock
+    sock.setblocking(False)
+    pending, n, got = b"", 0, b""
+    last = f"id='c30-{rounds - 1}'".encode()
+    t0 = next_sample = time.monotonic()
+    deadline = t0 + 100
+    while time.monotonic() < deadline and last not in got and b"</stream:stream>" not in got:
+        if not pending and n < rounds:
+            pending = (burst + f"<iq type='get' id='c30-{n}' to='localhost'>"
+                               "<ping xmlns='urn:xmpp:ping'/></iq>").encode()
+            n += 1
+        readable, writable, _ = select.select([sock], [sock] if pending else [], [], 0.2)
+        if readable or sock.pending():
+            try:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                got += data
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+        if writable and pending:
+            try:
+                pending = pending[sock.send(pending[:16384]):]
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        if time.monotonic() >= next_sample:
+            peak = max(peak, rss_kib(server))
+            next_sample = time.monotonic() + 0.2
+    t1 = time.monotonic()
+    sock.setblocking(True)
+    sock.settimeout(10)
+    text = got.decode("utf-8", "replace")
+    check("<stream:error" not in text, f"the flooder's stream stays valid: {text[-500:]}")
+    ids = [int(m) for m in re.findall(r"id='c30-(\d+)'", text)]
+    check(ids == list(range(rounds)),
+          f"every burst's ping answered once, in order: {len(ids)} of {rounds}, {ids[:5]}...{ids[-5:]}")
+    bound = max(rss0 // 10, 5 * 1024)
+    print(f"c30: {rounds * len(burst) / 1e6:.1f} MB of presence in {t1 - t0:.1f} s; RSS {rss0} KiB "
+          f"before, peak {peak} KiB ({peak - rss0:+d} KiB, bound {bound} KiB)")
+    check(peak - rss0 <= bound, f"RSS grew {peak - rss0} KiB during the flood (bound {bound} KiB)")
+    canary_window(t0, t1, "during the presence flood")
+    c.send("<iq type='get' id='alive' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    check("id='alive'" in c.read(until="id='alive'"), "the flooder's stream still works")
+
+
+STALL_TIMEOUT_S = 2    # tls_handshake_timeout_s for d35
+STALL_CAP = 400        # max_unauthenticated_per_ip for d35
+STALL_DIRECT = 1000    # partial ClientHellos on the direct-TLS port
+STALL_STARTTLS = 20    # <proceed/> then silence on the STARTTLS port
+
+
+def c_d35_stalled_tls_handshakes(server):
+    """Catalogue D35 against xmppd: 20 connections get <proceed/> and say
+    nothing more, then 1,000 connections to the direct-TLS port send half a
+    ClientHello and nothing more, all from 127.0.0.1 (loopback not exempt,
+    per-IP cap 400, no connect-rate cap, TLS handshake deadline 2 s). The
+    server holds at most the cap (its fd count peaks at no more than the
+    baseline + 400 + slack) and refuses the rest at accept; half-way, a
+    client from 127.0.0.2 logs in while 127.0.0.1 is at its cap; every
+    held connection is closed at the handshake deadline (not before it)
+    and logged as tls-handshake-timeout, every other one as a per-IP
+    refusal; the fds come back to the baseline; the canary works during
+    the stall (G1)."""
+    import selectors
+    pw = add_user(server, "alice")
+    partial = client_hello(server)
+    partial = partial[:len(partial) // 2]
+    base = settled_fd_count(server)
+    log0 = server.read_log()
+    refused0 = log0.count("per-IP limit (unauthenticated connections)")
+    timed0 = log0.count("closed (tls-handshake-timeout)")
+    peak = [base]
+    sampling = threading.Event()
+    sampling.set()
+
+    def sample():
+        while sampling.is_set():
+            peak[0] = max(peak[0], fd_count(server))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.monotonic()
+    conns = []  # (socket, kind, connected at)
+    for _ in range(STALL_STARTTLS):
+        conns.append((starttls_to_proceed(server), "starttls", time.monotonic()))
+    other = None
+    for i in range(STALL_DIRECT):
+        s = socket.create_connection(("127.0.0.1", server.tls_port), timeout=10)
+        try:
+            s.sendall(partial)
+        except OSError:
+            pass  # refused at accept: already reset
+        conns.append((s, "direct", time.monotonic()))
+        if i == STALL_CAP:
+            # Half-way, with 127.0.0.1 at its cap: another address is not
+            # affected by it.
+            other = Raw(server.port, source="127.0.0.2")
+            check("<jid>alice@localhost/other</jid>" in other.login(server, "alice", pw, "other"),
+                  "a client from 127.0.0.2 logs in during the stall")
+            held_then = fd_count(server) - base
+            check(held_then > STALL_CAP // 2, f"the stall was still on when 127.0.0.2 logged in: "
+                                              f"{held_then} fds over the baseline")
+    opened = time.monotonic() - t0
+    # Wait for the server to close every connection; a stalled client that
+    # is never closed fails here.
+    sel = selectors.DefaultSelector()  # epoll: more than FD_SETSIZE sockets
+    for s, kind, at in conns:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, (kind, at))
+    closed = []  # (kind, lifetime, bytes)
+    extra = {}
+    deadline = time.monotonic() + STALL_TIMEOUT_S + 30
+    while len(closed) < len(conns) and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.5):
+            s = key.fileobj
+            try:
+                data = s.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            except BlockingIOError:
+                continue
+            if data:
+                extra[s] = extra.get(s, b"") + data
+                continue
+            kind, at = key.data
+            closed.append((kind, time.monotonic() - at))
+            sel.unregister(s)
+            s.close()
+    t1 = time.monotonic()
+    sampling.clear()
+    sampler.join(5)
+    check(len(closed) == len(conns),
+          f"the server closed every stalled connection: {len(conns) - len(closed)} still open "
+          f"{STALL_TIMEOUT_S + 30} s later")
+    log = server.read_log()
+    refused = log.count("per-IP limit (unauthenticated connections)") - refused0
+    timed_out = log.count("closed (tls-handshake-timeout)") - timed0
+    lifetimes = sorted(life for _, life in closed)
+    held_min = lifetimes[-timed_out] if 0 < timed_out <= len(lifetimes) else 0.0
+    starttls_lives = sorted(life for kind, life in closed if kind == "starttls")
+    print(f"d35: {len(conns)} connections opened in {opened:.2f} s; {refused} refused at accept, "
+          f"{timed_out} closed at the handshake deadline; server fds peaked at {peak[0] - base} "
+          f"over the baseline (cap {STALL_CAP}); held ones lived "
+          f"{held_min:.2f}-{lifetimes[-1]:.2f} s "
+          f"(deadline {STALL_TIMEOUT_S} s); STARTTLS ones {starttls_lives[0]:.2f}-"
+          f"{starttls_lives[-1]:.2f} s")
+    check(not extra, f"stalled connections got no bytes after <proceed/> or their partial "
+                     f"ClientHello: {list(extra.values())[:3]}")
+    check(refused + timed_out == len(conns),
+          f"each connection was refused at accept or closed at the TLS deadline: {refused} + "
+          f"{timed_out} of {len(conns)}")
+    check(refused > 0 and timed_out >= STALL_CAP // 2,
+          f"the per-IP cap was reached and bit: {refused} refused, {timed_out} held")
+    # The cap bounds what is held: one fd per held connection, plus
+    # 127.0.0.2's session and the momentary fd of a refusal.
+    check(peak[0] - base <= STALL_CAP + 5,
+          f"the server held at most the cap: {peak[0] - base} fds over the baseline")
+    # Closed at the deadline, not before it: the longest-lived connections,
+    # one per logged timeout, all lived at least the deadline.
+    check(held_min >= STALL_TIMEOUT_S - 0.5,
+          f"held connections were closed before the deadline: {held_min:.2f} s")
+    check(starttls_lives[0] >= STALL_TIMEOUT_S - 0.5,
+          f"<proceed/> then silence is closed at the deadline: {starttls_lives[0]:.2f} s")
+    canary_window(t0, t1, "during the stalled handshakes")
+    other.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    check("id='p'" in other.read(until="id='p'"), "the 127.0.0.2 session still works")
+    other.sock.close()
+    fds_back(server, base, "after the stalled handshakes")
+    fresh_client(server)  # 127.0.0.1 is admitted again
+
+
+PINGPONG_ROUNDS = 50  # logins per client in f46_reconnect_ping_pong
+
+
+def c_f46_reconnect_ping_pong(server):
+    """Catalogue F46, the reconnect ping-pong: two clients log in as
+    alice@localhost/desk again and again, each as soon as its last stream
+    was kicked, so each bind kicks the other's session (kick-old); 50
+    logins each, racing. Every stream but the last one standing ends with
+    the conflict stream error and is closed by the server; no bind fails
+    (sessions_per_account=2 here, so a kicked session left in the table
+    would make a later bind fail with resource-constraint). Afterwards the
+    server is consistent: a message to alice@localhost/desk arrives once,
+    at the surviving session, a second resource binds, and the fds are
+    back to the baseline (G3, in main())."""
+    pw = add_user(server, "alice")
+    pw_b = add_user(server, "bob")
+    done = [threading.Event(), threading.Event()]
+    ends = []      # (player, round, text) of every kicked stream
+    problems = []
+    final = []     # the stream nobody kicked
+
+    def player(k):
+        try:
+            for r in range(PINGPONG_ROUNDS):
+                c = Raw(server.port)
+                text = c.login(server, "alice", pw, "desk")
+                if "<jid>alice@localhost/desk</jid>" not in text:
+                    problems.append(f"player {k} round {r}: bind failed: {text[-300:]}")
+                    return
+                # Read until the server ends this stream, or until the
+                # other player has stopped (then nobody will kick it).
+                while "</stream:stream>" not in text and not c.closed:
+                    if done[1 - k].is_set():
+                        final.append(c)
+                        return
+                    text += c.read(until="</stream:stream>", timeout=0.5)
+                closed = c.closed or c.wait_closed(timeout=10)[0]
+                ends.append((k, r, text, closed))
+                c.sock.close()
+        except Exception as e:  # noqa: BLE001  (reported by the main thread)
+            problems.append(f"player {k}: {e!r}")
+        finally:
+            done[k].set()
+
+    t0 = time.monotonic()
+    players = [threading.Thread(target=player, args=(k,)) for k in range(2)]
+    for t in players:
+        t.start()
+    for t in players:
+        t.join(100)
+    t1 = time.monotonic()
+    check(not any(t.is_alive() for t in players), "the ping-pong ended")
+    check(not problems, f"ping-pong: {problems}")
+    print(f"f46: {len(ends) + len(final)} logins in {t1 - t0:.1f} s, {len(ends)} kicked")
+    check(len(final) == 1 and len(ends) == 2 * PINGPONG_ROUNDS - 1,
+          f"every session but the last was kicked: {len(ends)} kicked, {len(final)} left")
+    for k, r, text, closed in ends:
+        check(stream_error(text, "conflict") and text.rstrip().endswith("</stream:stream>"),
+              f"player {k} round {r}: conflict, then the stream end: {text[-300:]!r}")
+        check(closed, f"player {k} round {r}: the server closed the kicked stream")
+    canary_window(t0, t1, "during the ping-pong")
+    desk = final[0]
+    desk.send("<presence/>")
+    desk.read(timeout=0.5)
+    bob = Raw(server.port)
+    check("<jid>" in bob.login(server, "bob", pw_b, "b"), "bob bound")
+    bob.send("<message to='alice@localhost/desk' type='chat' id='pp'><body>once</body></message>")
+    got = desk.read(until="<body>once</body>")
+    got += desk.read(timeout=1)
+    check(got.count("<body>once</body>") == 1, f"the message arrives once at desk: {got}")
+    laptop = Raw(server.port)
+    out = laptop.login(server, "alice", pw, "laptop")
+    check("<jid>alice@localhost/laptop</jid>" in out, f"a second resource binds: {out}")
+    check("<body>once</body>" not in laptop.read(timeout=0.5), "nothing for desk at laptop")
+    desk.send("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    check("id='p'" in desk.read(until="id='p'"), "the surviving session works")
+    for c in (desk, bob, laptop):
+        c.sock.close()
+
+
+CHURN_CYCLES = 2000  # per run of i61_starttls_abort_churn; RSS_REPEATS makes 5 runs
+
+
+def c_i61_starttls_abort_churn(server):
+    """Catalogue I61, the STARTTLS half, against xmppd: 2,000 cycles of
+    connect, stream header and <starttls/>, <proceed/>, then an abort in
+    the middle of the TLS handshake: a third close after half a
+    ClientHello, a third close after a whole one once the server's first
+    flight has begun to arrive, a third reset (SO_LINGER 0) at that point.
+    The server's fds come back to their baseline; main() runs the case
+    again (RSS_REPEATS, 10,000 cycles in all) and bounds the RSS (G2)."""
+    import struct
+    hello = client_hello(server)
+    base = settled_fd_count(server)
+    rst = struct.pack("ii", 1, 0)
+    flights = 0
+    t0 = time.monotonic()
+    for i in range(CHURN_CYCLES):
+        s = starttls_to_proceed(server)
+        if i % 3 == 0:
+            s.sendall(hello[:len(hello) // 2])
+        else:
+            s.sendall(hello)
+            first = s.recv(5)
+            check(first[:1] == b"\x16", f"cycle {i}: the server's first flight: {first!r}")
+            flights += 1
+            if i % 3 == 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, rst)
+        s.close()
+    elapsed = time.monotonic() - t0
+    fds_back(server, base, "after the STARTTLS churn")
+    print(f"i61: {CHURN_CYCLES} STARTTLS cycles aborted mid-handshake in {elapsed:.1f} s "
+          f"({flights} after the server's first flight)")
+
+
+SLOW_SENDERS = 20   # senders in i57_twenty_senders_rss_plateau
+SLOW_WAVES = 10     # ... each wave at a new slow reader
+SLOW_WARMUP = 4     # waves before the RSS baseline
+SLOW_PER_WAVE = 40  # messages per sender and wave
+
+
+def c_i57_twenty_senders_rss_plateau(server):
+    """Catalogue I57 at scale: 20 senders (alice/s0-s19, each with SM)
+    message a slow reader at full rate, all at once (800 messages, 1.6 MB);
+    ten waves, each at a new reader (bob0-bob9) that never reads. In each
+    wave the reader's write queue hits its cap (the log line) and its
+    connection is dropped; every message is acked to its sender (G6: acked
+    = committed). RSS plateaus: after four warm-up waves (whose allocator
+    and map growth, measured at 2-6 MiB, is the baseline, as in G2), the
+    server's anonymous RSS stays within the G2 bound (10 % or 5 MiB) of
+    that baseline through six more waves, 9.6 MB of traffic that a server
+    holding on to it would have to keep. Every reader gets every message:
+    what reached its socket before the drop plus its backlog at the next
+    login (G6)."""
+    pw_a = add_user(server, "alice")
+    pw_b = {w: add_user(server, f"bob{w}") for w in range(SLOW_WAVES)}
+    senders = []
+    for i in range(SLOW_SENDERS):
+        c = Raw(server.port)
+        check(f"<jid>alice@localhost/s{i}</jid>" in c.login(server, "alice", pw_a, f"s{i}"),
+              f"sender s{i} bound")
+        sm_enable(c)
+        senders.append(c)
+    body = "y" * 2000
+    complete = re.compile(r"<body>(s\d+:\d+):y{2000}</body>")
+    first = {}
+    samples = []
+    t0 = time.monotonic()
+    for w in range(SLOW_WAVES):
+        bob = Raw.__new__(Raw)
+        bob.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        bob.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        bob.sock.connect(("127.0.0.1", server.port))
+        bob.closed = False
+        check(f"<jid>bob{w}@localhost/slow</jid>" in bob.login(server, f"bob{w}", pw_b[w], "slow"),
+              f"bob{w} bound")
+        bob.send("<presence/>")
+        time.sleep(0.3)
+        drops0 = server.read_log().count("write queue over")
+
+        def flood(i, w=w):
+            senders[i].send("".join(
+                f"<message to='bob{w}@localhost/slow' type='chat'><body>s{i}:{k}:{body}</body>"
+                f"</message>" for k in range(SLOW_PER_WAVE)))
+
+        threads = [threading.Thread(target=flood, args=(i,)) for i in range(SLOW_SENDERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.read_log().count("write queue over") == drops0:
+            time.sleep(0.1)
+        check(server.read_log().count("write queue over") > drops0,
+              f"wave {w}: bob{w} hit the write-queue cap")
+        for i, c in enumerate(senders):
+            h = sm_acked(c, (w + 1) * SLOW_PER_WAVE)
+            check(h == (w + 1) * SLOW_PER_WAVE, f"wave {w}: s{i}'s messages all acked: h={h}")
+        text = bob.read(until="\x00never", timeout=10)
+        check(bob.closed, f"wave {w}: bob{w}'s connection was dropped")
+        first[w] = {m.group(1) for m in complete.finditer(text)}
+        samples.append((rss_kib(server), rss_anon_kib(server)))
+    t1 = time.monotonic()
+    canary_window(t0, t1, "during the slow-reader waves")
+    anon0 = samples[SLOW_WARMUP - 1][1]
+    anon1 = max(a for _, a in samples[SLOW_WARMUP:])
+    bound = max(anon0 // 10, 5 * 1024)
+    print(f"i57: {SLOW_WAVES} waves of {SLOW_SENDERS} x {SLOW_PER_WAVE} messages in {t1 - t0:.1f} s; "
+          f"RSS after each wave {[r for r, _ in samples]} KiB, anonymous {[a for _, a in samples]} "
+          f"KiB (peak {anon1 - anon0:+d} KiB over the baseline after wave {SLOW_WARMUP}, "
+          f"bound {bound} KiB)")
+    check(anon1 - anon0 <= bound,
+          f"RSS plateaus: anonymous RSS grew {anon1 - anon0} KiB over {SLOW_WAVES - SLOW_WARMUP} "
+          f"more waves (bound {bound} KiB)")
+    for w in range(SLOW_WAVES):
+        again = Raw(server.port)
+        check(f"<jid>bob{w}@localhost/again</jid>" in again.login(server, f"bob{w}", pw_b[w], "again"),
+              f"bob{w} again")
+        got = {m.group(1) for m in complete.finditer(backlog(again))}
+        want = {f"s{i}:{k}" for i in range(SLOW_SENDERS) for k in range(SLOW_PER_WAVE)}
+        missing = sorted(want - first[w] - got)
+        print(f"i57: bob{w} read {len(first[w])} before the drop, {len(got)} at the next login")
+        check(not missing, f"every acked message reaches bob{w}: {len(missing)} missing, {missing[:10]}")
+        again.sock.close()
+    for c in senders:
+        c.sock.close()
+
+
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}
 EXTRA_ARGS = {"i56_negotiation_timeout": ["--set", f"negotiation_timeout_s={NEGOTIATION_S}"],
               "i56_trickled_header": ["--set", f"negotiation_timeout_s={NEGOTIATION_S}"],
@@ -1393,6 +2089,21 @@ EXTRA_ARGS = {"i56_negotiation_timeout": ["--set", f"negotiation_timeout_s={NEGO
                                                  "--set", "max_unauthenticated_per_ip=1000"],
               "i57_slow_reader_closed": ["--set", "write_queue_bytes=65536",
                                          "--set", "read_rate_bytes=0"],
+              "i57_twenty_senders_rss_plateau": ["--set", "write_queue_bytes=65536",
+                                                 "--set", "read_rate_bytes=0",
+                                                 "--set", f"sessions_per_account={SLOW_SENDERS}"],
+              "c26_flush_timer_delivers": ["--set", f"parser_flush_ms={FLUSH_MS}",
+                                           "--set", "read_rate_bytes=0"],
+              # The flood reaches the parser at full speed: only the
+              # per-iteration read cap keeps the loop fair.
+              "c30_presence_flood": ["--set", "read_rate_bytes=0"],
+              "d35_stalled_tls_handshakes": ["--set", "loopback_exempt=false",
+                                             "--set", f"max_unauthenticated_per_ip={STALL_CAP}",
+                                             "--set", "connects_per_ip_second=0",
+                                             "--set", f"tls_handshake_timeout_s={STALL_TIMEOUT_S}"],
+              # A kicked session left in the table would make a later bind
+              # fail with resource-constraint.
+              "f46_reconnect_ping_pong": ["--set", "sessions_per_account=2"],
               # All 400 connections come from 127.0.0.1: the fd limit, not the
               # per-IP unauthenticated cap (the default exemption), must bite.
               "i60_fd_exhaustion": ["--set", "loopback_exempt=true"]}
@@ -1450,13 +2161,15 @@ def fds_back(server, baseline, what, timeout=10):
 # quarantine, not the server (LSan at exit still reports any leak).
 RSS_REPEATS = {"i61_connect_churn_returns_fds": 3, "i56_negotiation_timeout": 2,
                "i56_trickled_header": 1, "j63_decompression_bomb": 2,
-               "j64_hostile_framing": 3}
+               "j64_hostile_framing": 3, "i61_starttls_abort_churn": 4}
+# Cases that bound RSS inside themselves also need the small quarantine.
+SMALL_QUARANTINE = set(RSS_REPEATS) | {"c30_presence_flood", "i57_twenty_senders_rss_plateau"}
 
 
 def main():
     xmppd, name = sys.argv[1], sys.argv[2]
     env = None
-    if name in RSS_REPEATS:
+    if name in SMALL_QUARANTINE:
         asan = os.environ.get("ASAN_OPTIONS", "")
         env = {"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=1"}
     server = Server(xmppd, extra=EXTRA_ARGS.get(name, []), env=env)

@@ -51,6 +51,43 @@ TEST_CASE("C24: attribute and namespace-declaration floods stop at the per-eleme
   CHECK(error_of(hdr() + "<message" + attrs + "/>").too_big);
 }
 
+// Catalogue C24's third shape, "20k attributes with colliding names", in the
+// three forms a name can collide: in a hash table (long names that differ
+// only in their last characters, the shape of hash-flooding inputs; expat
+// salts its hashes, so they cost what distinct names cost), by being
+// identical, and after namespace expansion (different prefixes bound to
+// one URI, Namespaces in XML §6.3). The first stops at the attribute cap;
+// the other two are duplicates, which XML forbids outright, so expat's
+// not-well-formed answers them before any count is taken. Either way the
+// stream ends and nothing is delivered. (The catalogue's CPU bound is
+// measured by hand, not asserted: tests never time.)
+TEST_CASE("C24: 20k attributes with colliding names end the stream, nothing delivered") {
+  // "Within the size limit": room for the floods, so only the count cap or
+  // the duplicate check can answer.
+  ParserLimits roomy = post_auth_parser_limits();
+  roomy.max_outstanding_bytes = 64 * 1024 * 1024;
+  const std::string common(200, 'k');
+  std::string hashy;
+  for (int i = 0; i < 20000; ++i) hashy += " " + common + std::to_string(i) + "='1'";
+  auto ev = parse_all(hdr() + "<message" + hashy + "/>", roomy);
+  CHECK(last(ev) == "error policy-violation");
+  CHECK(ev.size() == 2);  // open, error: no stanza
+  CHECK_FALSE(error_of(hdr() + "<message" + hashy + "/>", roomy).too_big);  // the count cap
+  std::string same;
+  for (int i = 0; i < 20000; ++i) same += " a='1'";
+  ev = parse_all(hdr() + "<message" + same + "/>", roomy);
+  CHECK(last(ev) == "error not-well-formed");
+  CHECK(ev.size() == 2);
+  std::string expanded = " xmlns:p0='urn:same' xmlns:p1='urn:same'";
+  for (int i = 0; i < 20000; ++i) expanded += " p" + std::to_string(i % 2) + ":x='1'";
+  ev = parse_all(hdr() + "<message" + expanded + "/>", roomy);
+  CHECK(last(ev) == "error not-well-formed");
+  CHECK(ev.size() == 2);
+  // Two colliding names are already one too many.
+  CHECK(last(parse_all(hdr() + "<message xmlns:p0='urn:same' xmlns:p1='urn:same' p0:x='1' "
+                               "p1:x='2'/>")) == "error not-well-formed");
+}
+
 TEST_CASE("C25a: a complete 300 KiB stanza is a policy-violation after auth") {
   std::string body(300 * 1024, 'x');
   auto ev = parse_all(hdr() + "<message><body>" + body + "</body></message>");
