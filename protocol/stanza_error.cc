@@ -79,4 +79,16 @@ std::unique_ptr<Element> make_error_reply(const Element& stanza, const StanzaErr
   return reply;
 }
 
+std::optional<StanzaCondition> stanza_error_condition(const Element& stanza) {
+  if (stanza.attr_or("type") != "error") return std::nullopt;
+  const Element* error = stanza.child("error", stanza.ns());
+  if (!error) return std::nullopt;
+  for (const Node& n : error->children()) {
+    if (n.element && n.element->ns() == kStanzasErrorNs && n.element->name() != "text") {
+      return stanza_condition_from_name(n.element->name());
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace xd::protocol

@@ -79,4 +79,10 @@ std::unique_ptr<Element> make_error_child(const StanzaError& error, std::string_
 std::unique_ptr<Element> make_error_reply(const Element& stanza, const StanzaError& error,
                                           std::unique_ptr<Element> app_specific = nullptr);
 
+// The defined condition of |stanza| when it is an error stanza (type
+// 'error' with an <error/> child in its own namespace holding a known
+// condition element, RFC 6120 §8.3.2), else nullopt. Reads only; used where
+// errors are counted (metrics), never on the routing path.
+std::optional<StanzaCondition> stanza_error_condition(const Element& stanza);
+
 }  // namespace xd::protocol

@@ -74,6 +74,7 @@ std::unique_ptr<C2sSession> C2sSession::start(Server& server, net::AcceptedSocke
 
 C2sSession::C2sSession(Server& server, C2sPort port, std::string peer_ip)
     : server_(server),
+      port_(port),
       peer_ip_(std::move(peer_ip)),
       stream_(server.c2s_config(port), *this),
       negotiation_timer_(server.loop(),
@@ -219,6 +220,7 @@ void C2sSession::pump() {
       case C2sEvent::Type::kStanza: {
         if (!in_table_) break;
         const bool own_presence = ev->stanza->name() == "presence" && !ev->stanza->attr("to");
+        server_.metrics().count_stanza_in(ev->stanza->name());
         routing_seq_ = ev->seq;
         routing_counted_ = ev->sm_counted;
         server_.router().route_from_client(*this, std::move(ev->stanza));
@@ -270,6 +272,7 @@ void C2sSession::pump() {
         send_output();
         XD_INFO("c2s %s: stream closed (%s)%s", peer_ip_.c_str(), ev->reason.c_str(),
                 ev->error ? " with stream error" : "");
+        if (ev->error) server_.metrics().count_stream_error(*ev->error);
         closing_ = true;
         end_session();
         connection_->close_after_flush();
@@ -295,6 +298,7 @@ void C2sSession::deliver(const protocol::Element& stanza) {
   if (closing_) return;
   if (csi_inactive_ && !csi_urgent(stanza)) {
     Held h;
+    h.kind = stanza_kind(stanza.name()).value_or(StanzaKind::kMessage);
     if (stanza.name() == "presence") {
       h.presence_from = std::string(stanza.attr_or("from"));
       std::erase_if(csi_held_, [&](const Held& o) { return o.presence_from == h.presence_from; });
@@ -304,7 +308,7 @@ void C2sSession::deliver(const protocol::Element& stanza) {
     return;
   }
   flush_csi();
-  stream_.send_stanza(stanza);
+  if (stream_.send_stanza(stanza)) server_.metrics().count_stanza_out(stanza.name());
   send_output();
   if (stream_.state() == protocol::C2sState::kClosed) pump();
 }
@@ -316,8 +320,8 @@ void C2sSession::flush_csi() {
   for (Held& h : held) {
     if (hibernating_) {
       stream_.hold_serialized(std::move(h.xml), 0);
-    } else if (!closing_) {
-      stream_.send_serialized(h.xml, 0);
+    } else if (!closing_ && stream_.send_serialized(h.xml, 0)) {
+      server_.metrics().count_stanza_out(h.kind);
     }
   }
   send_output();
@@ -354,6 +358,7 @@ bool C2sSession::deliver_queued(const QueuedStanza& q, bool delayed,
   flush_csi();
   if (stream_.sm()) {
     if (!send(q.seq)) return false;
+    server_.metrics().count_stanza_out(StanzaKind::kMessage);  // the queue holds messages
     if (delayed && connection_) {
       send_output();
       backlog_mark_ = connection_->write_mark();
@@ -369,6 +374,7 @@ bool C2sSession::deliver_queued(const QueuedStanza& q, bool delayed,
     return true;
   }
   if (!send(0)) return false;
+  server_.metrics().count_stanza_out(StanzaKind::kMessage);
   send_output();
   pending_writes_.push_back({connection_ ? connection_->write_mark() : 0, q.seq});
   if (delayed) backlog_mark_ = connection_->write_mark();
@@ -729,18 +735,33 @@ std::optional<StanzaCondition> C2sSession::bind_resource(const Jid& full) {
 void C2sSession::random_bytes(uint8_t* out, size_t n) { server_.random_bytes(out, n); }
 
 bool C2sSession::auth_allowed() {
-  return server_.auth_failures().allowed(peer_ip_, server_.loop().now_ms());
+  if (server_.auth_failures().allowed(peer_ip_, server_.loop().now_ms())) return true;
+  ++server_.metrics().logins_throttled;
+  return false;
 }
 
 void C2sSession::auth_failed(std::string_view mechanism) {
+  ++server_.metrics().login_failures;
   server_.auth_failures().add(peer_ip_, server_.loop().now_ms());
   XD_INFO("c2s %s: auth failed (%.*s)", peer_ip_.c_str(), static_cast<int>(mechanism.size()),
           mechanism.data());
 }
 
 void C2sSession::auth_succeeded(const Jid& bare, std::string_view mechanism) {
+  ++server_.metrics().logins[static_cast<size_t>(sasl_mechanism_from_name(mechanism))];
   XD_INFO("c2s %s: authenticated %s (%.*s)", peer_ip_.c_str(), bare.str().c_str(),
           static_cast<int>(mechanism.size()), mechanism.data());
+}
+
+void C2sSession::stanza_error_sent(StanzaCondition condition) {
+  server_.metrics().count_stanza_error(condition);
+}
+
+std::optional<C2sTransport> C2sSession::transport() const {
+  if (hibernating_ || !connection_) return std::nullopt;
+  if (port_ == C2sPort::kCompact || stream_.compact()) return C2sTransport::kCompact;
+  if (port_ == C2sPort::kDirectTls) return C2sTransport::kDirectTls;
+  return connection_->tls_ready() ? C2sTransport::kStartTls : C2sTransport::kPlain;
 }
 
 }  // namespace xd::server

@@ -17,6 +17,7 @@
 #include "protocol/c2s/c2s_host.h"
 #include "protocol/c2s/c2s_stream.h"
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/session.h"
 
 namespace xd::server {
@@ -33,6 +34,10 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
 
   const std::string& peer_ip() const { return peer_ip_; }
   bool authenticated() const { return authenticated_; }
+  // How the connection is carried now (metrics; a connection counts until
+  // its close completed), or nullopt while the session hibernates without
+  // one.
+  std::optional<C2sTransport> transport() const;
 
   // Session.
   const protocol::Jid& jid() const override { return jid_; }
@@ -81,6 +86,7 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   bool auth_allowed() override;
   void auth_failed(std::string_view mechanism) override;
   void auth_succeeded(const protocol::Jid& bare, std::string_view mechanism) override;
+  void stanza_error_sent(protocol::StanzaCondition condition) override;
   bool resume_session(std::string_view previd, uint32_t client_h,
                       protocol::C2sResumption& out) override;
 
@@ -109,6 +115,7 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   bool resumable() const;
 
   Server& server_;
+  C2sPort port_;
   std::string peer_ip_;
   std::unique_ptr<net::Connection> connection_;
   protocol::C2sStream stream_;
@@ -151,6 +158,7 @@ class C2sSession final : public Session, private protocol::C2sHost, private net:
   struct Held {
     std::string presence_from;  // empty for anything but presence
     std::string xml;
+    StanzaKind kind = StanzaKind::kMessage;
   };
   std::vector<Held> csi_held_;  // from the SM record, after a restart
 };

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <variant>
 
+#include "net/address.h"
 #include "protocol/jid/jid.h"
 
 namespace xd::server {
@@ -47,6 +48,9 @@ const Setting kSettings[] = {
     {"server", "allow_plaintext", &ServerConfig::allow_plaintext, 0, 0,
      "allow authentication without TLS (loopback tests and benchmarks only)"},
     {"server", "log_level", &ServerConfig::log_level, 0, 0, "debug | info | warn | error | off"},
+    {"server", "metrics", &ServerConfig::metrics, 0, 0,
+     "Prometheus metrics endpoint HOST:PORT, GET /metrics (empty = off; unauthenticated: keep it "
+     "on loopback or a private network)"},
     {"limits", "max_stanza_bytes", &ServerConfig::max_stanza_bytes, 1024, 64 << 20,
      "bytes outstanding in one stanza after authentication"},
     {"limits", "max_stanza_bytes_pre_auth", &ServerConfig::max_stanza_bytes_pre_auth, 512, 1 << 20,
@@ -123,6 +127,10 @@ const Setting kSettings[] = {
      "E2E devices per account; at most 64, what a claim result may list (spec/e2e-keys.md §8)"},
     {"limits", "e2e_max_prekeys", &ServerConfig::e2e_max_prekeys, 1, 1000,
      "E2E one-time prekeys stored per device and accepted in one publish (spec/e2e-keys.md §8)"},
+    {"limits", "metrics_max_connections", &ServerConfig::metrics_max_connections, 1, 1024,
+     "metrics endpoint connections open at once; more are closed at accept"},
+    {"limits", "metrics_request_timeout_ms", &ServerConfig::metrics_request_timeout_ms, 10, 600000,
+     "time a metrics connection has to send its request head before it gets 408 and is closed"},
 };
 
 // A TOML basic string ("...") that reads back as exactly |v|. toml++'s own
@@ -321,6 +329,11 @@ bool validate_config(ServerConfig& config, std::string& error) {
   }
   if (config.listen.empty() && config.tls_listen.empty()) {
     error = "no listeners: give server.listen or server.tls_listen";
+    return false;
+  }
+  net::HostPort metrics;
+  if (!config.metrics.empty() && !net::parse_host_port(config.metrics, metrics)) {
+    error = "server.metrics: '" + config.metrics + "' is not HOST:PORT";
     return false;
   }
   return true;

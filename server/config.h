@@ -32,6 +32,10 @@ struct ServerConfig {
   bool allow_registration = false;
   bool allow_plaintext = false;  // authenticate without TLS (loopback tests, benchmarks)
   std::string log_level = "info";
+  // The Prometheus endpoint (server/metrics_endpoint.h), "HOST:PORT"; empty
+  // = off. It has no authentication: bind it to loopback or a private
+  // network.
+  std::string metrics;
 
   // [limits] — architecture.md §5 defaults.
   int64_t max_stanza_bytes = 256 * 1024;
@@ -76,6 +80,9 @@ struct ServerConfig {
   // End-to-end key directory (spec/e2e-keys.md §8).
   int64_t e2e_max_devices = 16;   // devices per account
   int64_t e2e_max_prekeys = 100;  // one-time prekeys stored per device
+  // The metrics endpoint (server/metrics_endpoint.h).
+  int64_t metrics_max_connections = 8;
+  int64_t metrics_request_timeout_ms = 5000;
 };
 
 // Reads |path| into |config| (keys absent from the file keep their value).

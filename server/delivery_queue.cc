@@ -8,6 +8,7 @@
 
 #include "protocol/xml/serializer.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/push_notifier.h"
 #include "server/router.h"
 #include "server/session.h"
@@ -132,7 +133,9 @@ void DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Eleme
 
 void DeliveryQueue::delivered(const std::string& user, uint64_t seq) {
   if (auto it = inflight_.find(user); it != inflight_.end()) {
-    it->second.erase(seq);
+    // Counted once per entry: a second resource reporting the same entry
+    // finds it no longer in flight.
+    if (it->second.erase(seq) > 0 && metrics_) ++metrics_->messages_delivered;
     if (it->second.empty()) inflight_.erase(it);
   }
   batch_.removals.push_back({user, seq});
@@ -316,6 +319,10 @@ size_t DeliveryQueue::in_flight() const {
   return n;
 }
 
+void DeliveryQueue::count_not_stored(NotStoredReason reason) {
+  ++metrics_->messages_not_stored[static_cast<size_t>(reason)];
+}
+
 void DeliveryQueue::on_loop_prepare() {
   scheduled_ = false;
   commit();
@@ -331,7 +338,15 @@ StorageError DeliveryQueue::commit() {
   batch_ = CommitBatch{};
   pending_.clear();
   fault_point("before-commit");
+  const auto started = std::chrono::steady_clock::now();
   StorageError e = store_.commit(batch, policy_, wall_clock_ms());
+  if (metrics_) {
+    const auto took = std::chrono::steady_clock::now() - started;
+    ++metrics_->commits;
+    metrics_->commit_seconds.observe_ns(static_cast<uint64_t>(
+        std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(took).count())));
+    if (e != StorageError::kOk) ++metrics_->commit_errors;
+  }
   if (storage_error_is_fatal(e)) {
     // architecture.md §3.3 (catalogue 71): after a failed commit the disk
     // state is unknown; acknowledging anything could lose it. Fail-stop.
@@ -368,6 +383,10 @@ StorageError DeliveryQueue::commit() {
         if (hand_over(r.stanza, targets, /*delayed=*/false, &connected, p.element.get()) > 0) {
           router_.carbon_received(p.to.bare(), *p.element, no_copy);
         }
+        if (metrics_) {
+          ++metrics_->messages_stored;
+          if (connected == 0) ++metrics_->messages_stored_offline;
+        }
         // spec §4 / XEP-0357: stored with no device to show it.
         if (connected == 0 && push_) {
           push_->stored(r.stanza.user, *p.element, p.element->attr_or("from"));
@@ -375,10 +394,17 @@ StorageError DeliveryQueue::commit() {
         break;
       }
       case StoreRequest::Result::kDuplicate:
+        if (metrics_) count_not_stored(NotStoredReason::kDuplicate);
         break;  // spec §2.2: acknowledged, not delivered twice
       case StoreRequest::Result::kQuota:
       case StoreRequest::Result::kFull:
       case StoreRequest::Result::kPending: {
+        if (metrics_) {
+          count_not_stored(r.result == StoreRequest::Result::kQuota ? NotStoredReason::kQuota
+                           : r.result == StoreRequest::Result::kFull
+                               ? NotStoredReason::kStorageFull
+                               : NotStoredReason::kStorageError);
+        }
         // spec §1.4 (catalogue 70, 72): not stored. A recipient online right
         // now still gets it, live and without the queue's guarantee, so a
         // full disk does not stop online chat; otherwise the sender gets an

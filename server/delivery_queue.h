@@ -20,6 +20,7 @@
 #include "net/net_loop.h"
 #include "protocol/jid/jid.h"
 #include "protocol/xml/element.h"
+#include "server/metrics.h"
 #include "server/storage/message_store.h"
 
 namespace xd::server {
@@ -74,6 +75,8 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
 
   // Notifications for messages stored while no connected session took them.
   void set_push(PushNotifier* push) { push_ = push; }
+  // Where commits, stored and delivered messages are counted (may be null).
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
 
   // Commits what is pending now (shutdown); returns the store's answer.
   StorageError flush();
@@ -107,6 +110,8 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   // Sends what fits of |session|'s backlog; erases it when complete.
   void pump_backlog(Session& session);
   bool removing(const std::string& user, uint64_t seq) const;
+  // With metrics_ set.
+  void count_not_stored(NotStoredReason reason);
 
   // Hands |q| to |sessions|; returns how many took it, and in |connected|
   // how many of those have a live connection.
@@ -125,6 +130,7 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   std::unordered_map<std::string, std::unordered_map<uint64_t, uint32_t>> inflight_;
   std::unordered_map<const Session*, Backlog> backlogs_;
   PushNotifier* push_ = nullptr;
+  Metrics* metrics_ = nullptr;
   bool scheduled_ = false;
 };
 

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-listen", tls_listen, "direct-TLS listener HOST:PORT (repeatable)");
   app.add_option("--compact-listen", compact_listen,
                  "direct compact-dialect listener HOST:PORT (repeatable; spec/compact.md §3.2)");
+  std::string metrics;
+  app.add_option("--metrics", metrics,
+                 "Prometheus metrics endpoint HOST:PORT serving GET /metrics (off by default)");
   app.add_option("--data", config.data_dir, "LMDB data directory");
   app.add_option("--cert", config.cert, "PEM certificate chain");
   app.add_option("--key", config.key, "PEM private key");
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
   if (!listen.empty()) config.listen = listen;
   if (!tls_listen.empty()) config.tls_listen = tls_listen;
   if (!compact_listen.empty()) config.compact_listen = compact_listen;
+  if (!metrics.empty()) config.metrics = metrics;
   if (allow_registration) config.allow_registration = true;
   if (allow_plaintext) config.allow_plaintext = true;
   if (!log_level.empty()) config.log_level = log_level;

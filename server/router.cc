@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/delivery_queue.h"
+#include "server/metrics.h"
 #include "server/presence_manager.h"
 #include "server/session.h"
 
@@ -259,6 +260,7 @@ void Router::bounce(Session* origin, const Element& stanza, StanzaCondition cond
   protocol::StanzaError error{condition};
   auto reply = protocol::make_error_reply(stanza, error, std::move(app_specific));
   if (!reply) return;  // never an error in answer to an error
+  if (metrics_) metrics_->count_stanza_error(condition);
   if (origin) {
     origin->deliver(*reply);
     return;

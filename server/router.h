@@ -24,6 +24,7 @@ namespace xd::server {
 
 class DeliveryQueue;
 class PresenceManager;
+struct Metrics;
 
 class Router {
  public:
@@ -35,6 +36,9 @@ class Router {
   // Storable messages go through |delivery| (spec/delivery.md); without
   // one they are delivered live only.
   void set_delivery(DeliveryQueue* delivery) { delivery_ = delivery; }
+  // Counts the stanza errors bounce() generates into |metrics| (may be
+  // null: nothing is counted).
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
   // Catalogue G51: the per-session send limits and the loop clock (ms) they
   // are measured with. Without a clock time stands still at 0.
   void set_send_limits(const SendLimits& limits, std::function<uint64_t()> clock) {
@@ -115,6 +119,7 @@ class Router {
   ModuleRegistry& modules_;
   PresenceManager* presence_ = nullptr;
   DeliveryQueue* delivery_ = nullptr;
+  Metrics* metrics_ = nullptr;
   SendLimits limits_;
   std::function<uint64_t()> clock_;
 };

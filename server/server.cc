@@ -13,7 +13,9 @@
 
 #include "server/c2s_session.h"
 #include "server/log.h"
+#include "server/metrics_endpoint.h"
 #include "server/modules/modules.h"
+#include "server/process_stats.h"
 #include "server/storage/lmdb/lmdb_account_store.h"
 #include "server/storage/lmdb/lmdb_env.h"
 #include "server/storage/lmdb/lmdb_key_store.h"
@@ -122,6 +124,7 @@ Server::Server(const ServerConfig& config)
 
 Server::~Server() {
   listeners_.clear();
+  metrics_endpoint_.reset();
   for (auto& [raw, owned] : live_) owned.reset();
   live_.clear();
   for (C2sSession* s : retired_) delete s;
@@ -215,6 +218,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   s->messages_ = std::move(messages);
   s->keys_ = std::move(keys);
   s->started_wall_ms_ = wall_clock_ms();
+  s->started_loop_ms_ = s->loop_.now_ms();
   // Resumption records of streams that died with an earlier process and
   // were never resumed would otherwise stay forever; a week is far beyond
   // any resumption window (spec §5).
@@ -234,6 +238,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   }
   Server* self = s.get();
   s->router_ = std::make_unique<Router>(domain, *s->accounts_, s->sessions_, s->modules_);
+  s->router_->set_metrics(&s->metrics_);
   s->roster_ = std::make_unique<RosterService>(*s->rosters_, *s->router_,
                                                [self] { return self->make_id(); });
   s->presence_ = std::make_unique<PresenceManager>(*s->router_, *s->roster_);
@@ -256,6 +261,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   policy.dedupe_window_ms = static_cast<uint64_t>(c.dedupe_window_s) * 1000;
   policy.dedupe_max = static_cast<size_t>(c.dedupe_max);
   s->delivery_ = std::make_unique<DeliveryQueue>(s->loop_, *s->messages_, *s->router_, policy);
+  s->delivery_->set_metrics(&s->metrics_);
   s->router_->set_delivery(s->delivery_.get());
   PushOptions push;
   push.min_interval_ms = static_cast<uint64_t>(c.push_interval_s) * 1000;
@@ -315,6 +321,21 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     return nullptr;
   }
 
+  if (!c.metrics.empty()) {
+    MetricsEndpointOptions options;
+    options.max_connections = static_cast<size_t>(c.metrics_max_connections);
+    options.request_timeout_ms = static_cast<uint64_t>(c.metrics_request_timeout_ms);
+    net::NetStatus status;
+    s->metrics_endpoint_ = MetricsEndpoint::listen(
+        s->loop_, c.metrics, options, [self](std::string& out) { self->render_metrics(out); },
+        status);
+    if (!s->metrics_endpoint_) {
+      error = "metrics " + c.metrics + ": " + status.to_string();
+      return nullptr;
+    }
+    XD_INFO("metrics on http://%s/metrics", s->metrics_endpoint_->local_address().c_str());
+  }
+
   s->sigterm_ =
       std::make_unique<net::SignalWatcher>(s->loop_, SIGTERM, [self] { self->shutdown(); });
   s->sigint_ = std::make_unique<net::SignalWatcher>(s->loop_, SIGINT, [self] { self->shutdown(); });
@@ -342,12 +363,18 @@ void Server::accept(net::AcceptedSocket&& socket, C2sPort port) {
   // Caps on unauthenticated connections, per IP and in total (XEP-0205
   // §4.1-4.2, catalogue I56/I59): refused at accept, with no XMPP error.
   if (unauthenticated_ >= static_cast<size_t>(config_.max_unauthenticated)) {
+    ++metrics_.connections_refused[static_cast<size_t>(RefusalReason::kGlobalCap)];
     XD_WARN("refusing %s: %zu unauthenticated connections", socket.peer_address().c_str(),
             unauthenticated_);
     return;
   }
   const net::IpLimiter::Verdict verdict = unauth_limiter_.admit(ip, loop_.now_ms());
   if (verdict != net::IpLimiter::Verdict::kAdmit) {
+    const RefusalReason reason =
+        verdict == net::IpLimiter::Verdict::kTooFast             ? RefusalReason::kPerIpRate
+        : verdict == net::IpLimiter::Verdict::kTooManyConcurrent ? RefusalReason::kPerIpConcurrent
+                                                                 : RefusalReason::kIpTableFull;
+    ++metrics_.connections_refused[static_cast<size_t>(reason)];
     XD_INFO("refusing %s: per-IP limit (%s)", socket.peer_address().c_str(),
             verdict == net::IpLimiter::Verdict::kTooFast             ? "connect rate"
             : verdict == net::IpLimiter::Verdict::kTooManyConcurrent ? "unauthenticated connections"
@@ -360,6 +387,7 @@ void Server::accept(net::AcceptedSocket&& socket, C2sPort port) {
     return;
   }
   ++unauthenticated_;
+  ++metrics_.connections_accepted;
   C2sSession* raw = session.get();
   live_.emplace(raw, std::move(session));
 }
@@ -432,6 +460,7 @@ void Server::shutdown() {
   shutting_down_ = true;
   XD_INFO("shutting down: %zu connections", live_.size());
   listeners_.clear();
+  metrics_endpoint_.reset();
   // architecture.md §3.4: every stream gets system-shutdown.
   std::vector<C2sSession*> all;
   for (auto& [raw, owned] : live_) all.push_back(raw);
@@ -455,6 +484,29 @@ void Server::finish_if_drained() {
   shutdown_deadline_.reset();
   sigterm_.reset();
   sigint_.reset();
+}
+
+void Server::render_metrics(std::string& out) {
+  MetricsSnapshot s;
+  // Sampled, not counted: one pass over the live sessions per scrape is
+  // cheaper than keeping gauges right through every state change, and it
+  // cannot drift.
+  for (const auto& [raw, owned] : live_) {
+    if (raw->hibernating()) {
+      ++s.sessions_hibernating;
+    } else if (std::optional<C2sTransport> t = raw->transport()) {
+      ++s.connections[static_cast<size_t>(*t)];
+    }
+  }
+  s.connections_unauthenticated = unauthenticated_;
+  for (const auto& l : listeners_) s.connections_shed += l->shed();
+  s.sessions_bound = sessions_.total();
+  size_t depth = 0;
+  if (messages_ && messages_->count_all(depth) == StorageError::kOk) s.queue_depth = depth;
+  if (delivery_) s.queue_in_flight = delivery_->in_flight();
+  s.uptime_ms = loop_.now_ms() - started_loop_ms_;
+  s.process = read_process_stats();
+  xd::server::render_metrics(metrics_, s, out);
 }
 
 int Server::run() {

@@ -1,7 +1,8 @@
 // The xmppd process: one libuv loop with the listeners, the TLS contexts,
 // the stores, the session table, the router and the modules. It accepts
-// connections into c2s sessions, applies the per-IP and global caps, and
-// shuts down on SIGTERM/SIGINT with system-shutdown to every stream.
+// connections into c2s sessions, applies the per-IP and global caps, keeps
+// the metrics counters (and, when configured, serves them), and shuts down
+// on SIGTERM/SIGINT with system-shutdown to every stream.
 #pragma once
 
 #include <memory>
@@ -19,6 +20,7 @@
 #include "protocol/c2s/c2s_config.h"
 #include "server/config.h"
 #include "server/delivery_queue.h"
+#include "server/metrics.h"
 #include "server/module_registry.h"
 #include "server/presence_manager.h"
 #include "server/push_notifier.h"
@@ -34,6 +36,7 @@ namespace xd::server {
 
 class C2sSession;
 class LmdbEnv;
+class MetricsEndpoint;
 
 // Per-IP counters of events within an hour (failed logins, registrations),
 // bounded in size; loopback may be exempt. An address's count is forgotten
@@ -107,6 +110,11 @@ class Server final : private net::NetLoop::PrepareHook {
   void unwatch_stall(C2sSession* session) { stall_watch_.erase(session); }
   PushNotifier& push() { return *push_; }
   PresenceManager& presence() { return *presence_; }
+  // The counters every part of the server bumps (server/metrics.h).
+  Metrics& metrics() { return metrics_; }
+  // The exposition text as a scrape sees it now: the counters plus the
+  // values sampled at this moment (connections, sessions, queue, process).
+  void render_metrics(std::string& out);
   HourlyIpCounter& auth_failures() { return auth_failures_; }
   HourlyIpCounter& registrations() { return registrations_; }
   void random_bytes(uint8_t* out, size_t n);
@@ -165,6 +173,9 @@ class Server final : private net::NetLoop::PrepareHook {
   std::unique_ptr<net::SignalWatcher> sigterm_;
   std::unique_ptr<net::SignalWatcher> sigint_;
   std::unique_ptr<net::Timer> shutdown_deadline_;
+  Metrics metrics_;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
+  uint64_t started_loop_ms_ = 0;  // loop clock at start, for the uptime
   bool shutting_down_ = false;
   uint64_t next_id_ = 0;
 };

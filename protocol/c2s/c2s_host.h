@@ -72,6 +72,12 @@ class C2sHost {
   // |bare| authenticated with |mechanism|.
   virtual void auth_succeeded(const Jid& bare, std::string_view mechanism) = 0;
 
+  // The stream wrote a stanza error of its own with |condition| (a refused
+  // binding or registration, an unparsable 'to', a malformed iq), for the
+  // server's error counters; errors the host sends itself are not reported
+  // here. Called after the error is in output(). The default ignores it.
+  virtual void stanza_error_sent(StanzaCondition /*condition*/) {}
+
   // XEP-0198 §5: the authenticated client asks to resume the session
   // |previd|, having received |client_h| stanzas. The host checks that the
   // id belongs to this account and is within its window, detaches the old

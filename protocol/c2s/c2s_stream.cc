@@ -510,7 +510,7 @@ void C2sStream::on_bound(std::unique_ptr<Element> element) {
         } else if (auto reply = unaddressed_error(*element, StanzaCondition::kNotAllowed)) {
           // This server binds one resource per stream; a second <bind/>
           // is refused and the first binding stays.
-          write_element(*reply);
+          write_reply(*reply);
         }
         return;
       }
@@ -528,7 +528,7 @@ void C2sStream::on_bound(std::unique_ptr<Element> element) {
           return;
         }
         case C2sStanzaFilter::Verdict::kReply:
-          write_element(*reply);
+          write_reply(*reply);
           return;
         case C2sStanzaFilter::Verdict::kDrop:
           return;
@@ -818,7 +818,7 @@ void C2sStream::restart_after_sasl() {
 // ------------------------------------------------------------ registration
 
 void C2sStream::on_register(const Element& iq) {
-  if (auto reply = c2s_register_reply(iq, config_, host_)) write_element(*reply);
+  if (auto reply = c2s_register_reply(iq, config_, host_)) write_reply(*reply);
 }
 
 // ---------------------------------------------------------------- binding
@@ -826,7 +826,7 @@ void C2sStream::on_register(const Element& iq) {
 void C2sStream::on_bind(const Element& iq) {
   // RFC 6120 §7.6: <iq type='set'><bind><resource/>?</bind></iq>.
   if (!c2s_iq_well_formed(iq) || iq.attr_or("type") != "set") {
-    if (auto reply = unaddressed_error(iq, StanzaCondition::kBadRequest)) write_element(*reply);
+    if (auto reply = unaddressed_error(iq, StanzaCondition::kBadRequest)) write_reply(*reply);
     if (++bind_failures_ > config_.max_bind_failures) {
       stream_error(StreamCondition::kPolicyViolation, "too many failed resource bindings");
     }
@@ -868,7 +868,7 @@ void C2sStream::on_bind(const Element& iq) {
       app_specific = std::make_unique<Element>(kXmppErrorsNs, "resource-limit-exceeded");
     }
     if (auto reply = unaddressed_error(iq, *refused, std::move(app_specific))) {
-      write_element(*reply);
+      write_reply(*reply);
     }
     return;
   }
@@ -894,7 +894,7 @@ void C2sStream::on_session(const Element& iq) {
   } else {
     reply = unaddressed_error(iq, StanzaCondition::kBadRequest);
   }
-  if (reply) write_element(*reply);
+  if (reply) write_reply(*reply);
 }
 
 // ----------------------------------------------------------------- output
@@ -1061,6 +1061,14 @@ void C2sStream::write_element(const Element& element) {
   assert(ok);
   // Stanzas the stream answers itself count for XEP-0198 too.
   if (sm_ && state_ == C2sState::kBound && element.ns() == kClientNs) count_sent(from, 0);
+}
+
+void C2sStream::write_reply(const Element& reply) {
+  write_element(reply);
+  // Error replies of the stream's own are the server's too (metrics).
+  if (std::optional<StanzaCondition> c = stanza_error_condition(reply)) {
+    host_.stanza_error_sent(*c);
+  }
 }
 
 void C2sStream::clear_output() {

@@ -210,6 +210,9 @@ class C2sStream {
   void write_header();
   void write_features();
   void write_element(const Element& element);
+  // write_element() for a reply the stream answers a client's element with;
+  // an error reply is also reported to the host (C2sHost::stanza_error_sent).
+  void write_reply(const Element& reply);
   C2sFeatures current_features() const;
   C2sSaslOffer sasl_offer() const;
   void stream_error(StreamCondition condition, std::string reason, std::string_view text = {},

@@ -63,6 +63,12 @@ StorageError MemoryMessageStore::count(std::string_view user, size_t& out) {
   return StorageError::kOk;
 }
 
+StorageError MemoryMessageStore::count_all(size_t& out) {
+  out = 0;
+  for (const auto& [user, queue] : queues_) out += queue.size();
+  return StorageError::kOk;
+}
+
 StorageError MemoryMessageStore::clear(std::string_view user) {
   if (auto it = queues_.find(user); it != queues_.end()) queues_.erase(it);
   return StorageError::kOk;

@@ -118,6 +118,9 @@ class MessageStore {
                             std::vector<QueuedStanza>& out) = 0;
   // The number of entries queued for |user|.
   virtual StorageError count(std::string_view user, size_t& out) = 0;
+  // The number of entries queued for all accounts together (metrics: read
+  // at scrape time, so it must not scan the queues).
+  virtual StorageError count_all(size_t& out) = 0;
   // Deletes |user|'s whole queue (account removal).
   virtual StorageError clear(std::string_view user) = 0;
 

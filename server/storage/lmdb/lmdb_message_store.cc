@@ -238,6 +238,14 @@ StorageError LmdbMessageStore::count(std::string_view user, size_t& out) {
   return StorageError::kOk;
 }
 
+StorageError LmdbMessageStore::count_all(size_t& out) {
+  out = 0;
+  size_t n = 0;
+  StorageError e = env_.read([&](LmdbTxn& txn) { return txn.entries(dbs_.queue, n); });
+  if (e == StorageError::kOk) out = n;
+  return e;
+}
+
 StorageError LmdbMessageStore::clear(std::string_view user) {
   if (validate_username(user) != StorageError::kOk) return StorageError::kOk;
   size_t deleted = 0;

@@ -153,3 +153,44 @@ TEST_CASE("config: the per-IP connect rate (catalogue I59) is a setting") {
   CHECK(text.find("connects_per_ip_second = 5") != std::string::npos);
   CHECK(text.find("connect_burst_per_ip = 20") != std::string::npos);
 }
+
+TEST_CASE("config: the metrics endpoint is off by default and set by [server] metrics") {
+  ServerConfig c;
+  CHECK(c.metrics.empty());
+  std::string error;
+  REQUIRE(
+      load_config_text("[server]\nmetrics = \"127.0.0.1:9100\"\n[limits]\n"
+                       "metrics_max_connections = 2\nmetrics_request_timeout_ms = 500\n",
+                       "t.toml", c, error));
+  CHECK(c.metrics == "127.0.0.1:9100");
+  CHECK(c.metrics_max_connections == 2);
+  CHECK(c.metrics_request_timeout_ms == 500);
+  c.allow_plaintext = true;
+  c.listen = {"127.0.0.1:5222"};
+  CHECK(validate_config(c, error));
+  // --print-config shows it, and what it prints loads back.
+  const std::string described = describe_config(c);
+  CHECK(described.find("\nmetrics = \"127.0.0.1:9100\"\n") != std::string::npos);
+  CHECK(described.find("\nmetrics_max_connections = 2\n") != std::string::npos);
+  ServerConfig again;
+  REQUIRE(load_config_text(described, "again.toml", again, error));
+  CHECK(again.metrics == c.metrics);
+  CHECK(describe_config(ServerConfig{}).find("\nmetrics = \"\"\n") != std::string::npos);
+}
+
+TEST_CASE("config: a metrics address that is not HOST:PORT fails validation") {
+  for (const char* bad : {"9100", "localhost", "127.0.0.1:", "127.0.0.1:99999", "::1:9100"}) {
+    INFO(bad);
+    ServerConfig c;
+    c.allow_plaintext = true;
+    c.listen = {"127.0.0.1:5222"};
+    c.metrics = bad;
+    std::string error;
+    CHECK_FALSE(validate_config(c, error));
+    CHECK(error.find("server.metrics") != std::string::npos);
+  }
+  std::string error;
+  ServerConfig c;
+  CHECK_FALSE(load_config_text("[limits]\nmetrics_max_connections = 0\n", "t.toml", c, error));
+  CHECK(error.find("metrics_max_connections") != std::string::npos);
+}

@@ -15,6 +15,7 @@
 #include "net/net_loop.h"
 #include "protocol/xml/fragment_parser.h"
 #include "protocol/xml/serializer.h"
+#include "server/metrics.h"
 #include "server/module_registry.h"
 #include "server/router.h"
 #include "server/session.h"
@@ -722,6 +723,76 @@ TEST_SUITE("delivery_queue") {
     CHECK(w.store.get_sm("sm-1", out) == StorageError::kOk);
     w.iterate();
     CHECK(w.store.get_sm("sm-1", out) == StorageError::kNotFound);
+    w.finish();
+  }
+
+  TEST_CASE("metrics: commits, stored (offline), delivered once per entry, not stored, errors") {
+    QueuePolicy policy;
+    policy.quota = 2;
+    World w(policy);
+    Metrics m;
+    w.queue->set_metrics(&m);
+    w.router->set_metrics(&m);
+    QueueSession& alice = w.online("alice@example.com/phone");
+    // Two resources of bob take the same entry; both report it delivered.
+    QueueSession& laptop = w.online("bob@example.com/laptop");
+    QueueSession& phone = w.online("bob@example.com/phone");
+    const std::string oid = "<origin-id xmlns='urn:xmpp:sid:0' id='o-1'/>";
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "one", oid));
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "dup", oid));
+    w.iterate();
+    CHECK(m.commits == 1);
+    CHECK(m.messages_stored == 1);
+    CHECK(m.messages_stored_offline == 0);
+    CHECK(m.messages_not_stored[static_cast<size_t>(NotStoredReason::kDuplicate)] == 1);
+    REQUIRE(laptop.queued.size() == 1);
+    REQUIRE(phone.queued.size() == 1);
+    w.queue->delivered("bob", laptop.queued[0].seq);
+    w.queue->delivered("bob", phone.queued[0].seq);
+    CHECK(m.messages_delivered == 1);
+    w.iterate();  // the removal
+    CHECK(m.commits == 2);
+    // None of bob's resources is available: stored offline.
+    laptop.set_presence(nullptr, 0);
+    phone.set_presence(nullptr, 0);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "two"));
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "three"));
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "four"));  // quota
+    w.iterate();
+    CHECK(m.commits == 3);
+    CHECK(m.messages_stored == 3);
+    CHECK(m.messages_stored_offline == 2);
+    CHECK(m.messages_not_stored[static_cast<size_t>(NotStoredReason::kQuota)] == 1);
+    // A full store: an error commit, nothing stored.
+    w.store.fail_next_commit(StorageError::kFull);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "note"));
+    w.iterate();
+    CHECK(m.commits == 4);
+    CHECK(m.commit_errors == 1);
+    CHECK(m.messages_not_stored[static_cast<size_t>(NotStoredReason::kStorageFull)] == 1);
+    CHECK(m.messages_stored == 3);
+    // Every commit was timed.
+    CHECK(m.commit_seconds.count() == m.commits);
+    // The router's errors: the quota and the full store bounced, and so
+    // does a message to nobody; an error to nobody is never answered.
+    w.router->route_from_client(alice, chat("alice@example.com/phone", "nobody@example.com", "x"));
+    w.router->route_from_client(
+        alice, parse_fragment("<message from='alice@example.com/phone' to='nobody@example.com' "
+                              "type='error'/>"));
+    using protocol::StanzaCondition;
+    auto errors = [&](StanzaCondition c) {
+      return m.stanza_errors[static_cast<size_t>(c) -
+                             static_cast<size_t>(StanzaCondition::kFirst_) - 1];
+    };
+    CHECK(errors(StanzaCondition::kResourceConstraint) == 2);
+    CHECK(errors(StanzaCondition::kServiceUnavailable) == 1);
+    CHECK(alice.stanzas_with("type='error'") == 3);
     w.finish();
   }
 }

@@ -477,6 +477,43 @@ TEST_SUITE("c2s_stream") {
     CHECK(c.stream().state() == C2sState::kNegotiating);
   }
 
+  TEST_CASE("stanza errors the stream answers itself are reported to the host, once each") {
+    Client c;
+    c.secure();
+    // Registration: a conflict and an unacceptable name; a success is not
+    // an error.
+    c.send(
+        "<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>juliet</username>"
+        "<password>x</password></query></iq>");
+    c.send(
+        "<iq type='set' id='r2'><query xmlns='jabber:iq:register'><username>a@b</username>"
+        "<password>x</password></query></iq>");
+    c.send(
+        "<iq type='set' id='r3'><query xmlns='jabber:iq:register'><username>nurse</username>"
+        "<password>pw</password></query></iq>");
+    CHECK(c.host.stanza_errors == Strings{"conflict", "not-acceptable"});
+    c.host.stanza_errors.clear();
+    REQUIRE(c.plain() == "success");
+    REQUIRE(c.open());
+    // A refused bind, then a good one.
+    c.host.bind_refusal = StanzaCondition::kResourceConstraint;
+    c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    c.host.bind_refusal.reset();
+    REQUIRE(c.bind("r") == "juliet@example.com/r");
+    CHECK(c.host.stanza_errors == Strings{"resource-constraint"});
+    c.host.stanza_errors.clear();
+    // Bound: an unparsable 'to', an iq without an id, a second bind.
+    c.send("<message to='a@b@c' id='m1'><body>x</body></message>");
+    c.send("<iq type='get' to='example.com'><ping xmlns='urn:xmpp:ping'/></iq>");
+    c.send("<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    // Routed stanzas, and an error stanza that is dropped, are not errors
+    // of the stream's own.
+    c.send("<message to='romeo@example.com' id='m2'><body>x</body></message>");
+    c.send("<message to='a@b@c' type='error' id='m3'/>");
+    CHECK(c.host.stanza_errors == Strings{"jid-malformed", "bad-request", "not-allowed"});
+    CHECK(c.events_of(C2sEvent::Type::kStanza).size() == 1);
+  }
+
   TEST_CASE("registration is refused when not offered") {
     C2sConfig config = test_config();
     config.allow_registration = false;

@@ -84,6 +84,9 @@ class FakeHost : public C2sHost {
   void auth_succeeded(const Jid& bare, std::string_view mechanism) override {
     successes.push_back(bare.str() + " " + std::string(mechanism));
   }
+  void stanza_error_sent(StanzaCondition condition) override {
+    stanza_errors.emplace_back(stanza_condition_name(condition));
+  }
 
   // XEP-0198 §5: |resumable_id| can be resumed once, with |resumption|.
   bool resume_session(std::string_view previd, uint32_t client_h, C2sResumption& out) override {
@@ -101,6 +104,7 @@ class FakeHost : public C2sHost {
   std::vector<std::string> bind_requests;
   std::vector<std::string> failures;
   std::vector<std::string> successes;
+  std::vector<std::string> stanza_errors;  // stanza_error_sent(), by wire name
   std::string resumable_id;
   std::optional<C2sResumption> resumption;
   std::vector<std::pair<std::string, uint32_t>> resume_requests;

@@ -454,8 +454,8 @@ TEST_SUITE("storage.message_store") {
     CHECK(count_of(s, "a") == 0);
   }
 
-  TEST_CASE_TEMPLATE("count() agrees with load() through many commits, removals and reopens", B,
-                     MemoryBackend, LmdbBackend) {
+  TEST_CASE_TEMPLATE("count() and count_all() agree with load() through commits, removals, reopens",
+                     B, MemoryBackend, LmdbBackend) {
     B b;
     const std::vector<std::string> users = {"a", "ab", "b"};
     std::map<std::string, Seqs> model;
@@ -503,6 +503,11 @@ TEST_SUITE("storage.message_store") {
       // unknown to a lazily counting store for a while.
       const std::string& user = users[next() % 3];
       CHECK(count_of(b.store(), user) == model[user].size());
+      // count_all(): every queue together (the metrics' queue depth).
+      size_t all = 987654, expected_all = 0;
+      for (const auto& [u, q] : model) expected_all += q.size();
+      REQUIRE(b.store().count_all(all) == StorageError::kOk);
+      CHECK(all == expected_all);
       if (round % 5 == 0) {
         for (const std::string& u : users) {
           Seqs sorted = model[u];
