@@ -113,6 +113,9 @@ const Setting kSettings[] = {
      "how long a sender's origin-id is remembered to drop resends"},
     {"limits", "dedupe_max", &ServerConfig::dedupe_max, 1, 100000000,
      "origin-ids remembered at most"},
+    {"limits", "early_delivery", &ServerConfig::early_delivery, 0, 0,
+     "write a message to connected recipients before its commit; the sender's ack still waits "
+     "for the commit (spec/delivery.md section 1.5)"},
     {"limits", "sm_resume_s", &ServerConfig::sm_resume_s, 0, 86400,
      "stream management resumption window in seconds (0 = no resumption)"},
     {"limits", "sm_max_unacked", &ServerConfig::sm_max_unacked, 1, 1000000,

@@ -60,7 +60,7 @@ struct ServerConfig {
   int64_t connect_burst_per_ip = 20;   // ... of which this many at once (token bucket)
   int64_t registrations_per_ip_hour = 10;
   // Amplification (hostile-inputs.md case 51, XEP-0205 §4.8-4.9); 0 = off.
-  int64_t max_recipients_per_minute = 200;           // distinct bare JIDs messaged per session
+  int64_t max_recipients_per_minute = 200;          // distinct bare JIDs messaged per session
   int64_t max_presence_broadcasts_per_minute = 30;  // per session, token bucket
   bool loopback_exempt = true;  // per-IP caps do not apply to 127.0.0.0/8 and ::1
   int64_t parser_flush_ms = 100;
@@ -73,6 +73,8 @@ struct ServerConfig {
   int64_t dedupe_max = 1000000;
   int64_t sm_resume_s = 300;  // 0 = streams are not resumable
   int64_t sm_max_unacked = 500;
+  // spec/delivery.md §1.5: write to connected recipients before the commit.
+  bool early_delivery = true;
   // Push (XEP-0357).
   int64_t push_interval_s = 10;  // at most one notification per account per interval
   int64_t push_unacked_s = 30;   // stanzas unacknowledged this long on a live stream: notify

@@ -128,7 +128,42 @@ void DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Eleme
   p.element = std::move(m);
   batch_.stores.push_back(std::move(r));
   pending_.push_back(std::move(p));
+  const size_t i = batch_.stores.size() - 1;
+  const bool early = policy_.early_delivery && deliver_early(i);
+  pending_[i].early = early;
+  early_in_batch_ = early_in_batch_ || early;
+  if (!early) slow_users_.insert(batch_.stores[i].stanza.user);
+  if (!batch_.stores[i].dedupe_key.empty()) batch_dedupe_.insert(batch_.stores[i].dedupe_key);
   schedule();
+}
+
+bool DeliveryQueue::deliver_early(size_t i) {
+  const StoreRequest& r = batch_.stores[i];
+  const Pending& p = pending_[i];
+  // An earlier entry of this account waits for the commit: so does this one.
+  if (slow_users_.count(r.stanza.user)) return false;
+  if (!r.dedupe_key.empty()) {
+    // §2.2: a repeat is acknowledged and never delivered again; only the
+    // commit can say for sure, so anything that may be one waits for it.
+    if (batch_dedupe_.count(r.dedupe_key)) return false;
+    bool found = false;
+    if (store_.has_dedupe(r.dedupe_key, found) != StorageError::kOk || found) return false;
+  }
+  const std::string_view type = p.element->attr_or("type", "normal");
+  std::vector<Session*> targets = router_.message_targets(p.to, type);
+  if (targets.empty()) return false;
+  for (Session* s : targets) {
+    // A hibernating session would hold it without a connection, and one
+    // catching up must get its backlog first (§4).
+    if (!s->connected() || backlogs_.count(s)) return false;
+  }
+  std::vector<Session*> no_copy = targets;
+  if (p.origin) no_copy.push_back(p.origin);
+  // hand_over() reads the entry by reference; nothing it calls accepts a
+  // stanza, so batch_ cannot grow under it.
+  if (hand_over(r.stanza, targets, /*delayed=*/false, nullptr, p.element.get()) == 0) return false;
+  router_.carbon_received(p.to.bare(), *p.element, no_copy);
+  return true;
 }
 
 void DeliveryQueue::delivered(const std::string& user, uint64_t seq) {
@@ -162,6 +197,14 @@ void DeliveryQueue::release(Session& session, const std::vector<uint64_t>& seqs)
   std::vector<Session*> targets = router_.message_targets(bare, "chat");
   if (targets.empty()) return;
   for (uint64_t seq : orphans) {
+    // Written early (§1.5) and not committed yet: from the batch.
+    auto waiting = std::find_if(
+        batch_.stores.begin(), batch_.stores.end(),
+        [&](const StoreRequest& r) { return r.stanza.seq == seq && r.stanza.user == user; });
+    if (waiting != batch_.stores.end()) {
+      hand_over(waiting->stanza, targets, /*delayed=*/false);
+      continue;
+    }
     std::vector<QueuedStanza> one;
     if (store_.load(user, seq - 1, 1, one) != StorageError::kOk || one.empty() ||
         one.front().seq != seq) {
@@ -325,6 +368,14 @@ void DeliveryQueue::count_not_stored(NotStoredReason reason) {
 
 void DeliveryQueue::on_loop_prepare() {
   scheduled_ = false;
+  // §1.5: the connections written to early flush in this pass of the
+  // prepare phase; the commit, whose fsync would hold them back, runs in
+  // the next pass. Once per iteration, so it is never put off past it.
+  if (early_in_batch_ && deferred_at_ != loop_.iteration()) {
+    deferred_at_ = loop_.iteration();
+    schedule();
+    return;
+  }
   commit();
 }
 
@@ -337,6 +388,9 @@ StorageError DeliveryQueue::commit() {
   std::vector<Pending> pending = std::move(pending_);
   batch_ = CommitBatch{};
   pending_.clear();
+  slow_users_.clear();
+  batch_dedupe_.clear();
+  early_in_batch_ = false;
   fault_point("before-commit");
   const auto started = std::chrono::steady_clock::now();
   StorageError e = store_.commit(batch, policy_, wall_clock_ms());
@@ -363,6 +417,10 @@ StorageError DeliveryQueue::commit() {
     Pending& p = pending[i];
     switch (r.result) {
       case StoreRequest::Result::kStored: {
+        if (p.early) {  // handed over at accept(), to connected sessions only
+          if (metrics_) ++metrics_->messages_stored;
+          break;
+        }
         const std::string_view type = p.element->attr_or("type", "normal");
         std::vector<Session*> targets = router_.message_targets(p.to, type);
         // No 'received' copy to a resource that gets the message itself,
@@ -408,7 +466,9 @@ StorageError DeliveryQueue::commit() {
         // spec §1.4 (catalogue 70, 72): not stored. A recipient online right
         // now still gets it, live and without the queue's guarantee, so a
         // full disk does not stop online chat; otherwise the sender gets an
-        // error it can retry on. Either way it is handled.
+        // error it can retry on. Either way it is handled. Written early
+        // (§1.5): it was delivered live already.
+        if (p.early) break;
         const std::string_view type = p.element->attr_or("type", "normal");
         std::vector<Session*> live = router_.message_targets(p.to, type);
         std::erase_if(live, [](Session* s) { return !s->connected(); });

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "net/net_loop.h"
@@ -92,9 +93,15 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
     uint64_t token = 0;
     protocol::Jid to;
     std::unique_ptr<protocol::Element> element;
+    bool early = false;  // written to its recipients before the commit (§1.5)
   };
 
   void on_loop_prepare() override;
+  // spec/delivery.md §1.5: hands the just-accepted entry |i| of the batch
+  // to its recipients now when that keeps every promise: all of them
+  // connected and none catching up, no earlier entry of the account
+  // waiting for this commit, and its origin-id not a duplicate.
+  bool deliver_early(size_t i);
   void schedule();
   StorageError commit();
   // A backlog being delivered to one session (deliver_backlog).
@@ -126,6 +133,13 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   QueuePolicy policy_;
   CommitBatch batch_;
   std::vector<Pending> pending_;  // parallel to batch_.stores
+  // Of the batch being collected: accounts with an entry that waits for the
+  // commit (their later entries wait too, to keep the order), and the
+  // origin-id keys of its entries (a repeat inside one batch is a duplicate).
+  std::unordered_set<std::string> slow_users_;
+  std::unordered_set<std::string> batch_dedupe_;
+  bool early_in_batch_ = false;  // an entry of batch_ was written early
+  uint64_t deferred_at_ = 0;     // the loop iteration the commit last yielded in
   // user -> seq -> sessions holding it.
   std::unordered_map<std::string, std::unordered_map<uint64_t, uint32_t>> inflight_;
   std::unordered_map<const Session*, Backlog> backlogs_;

@@ -260,6 +260,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   policy.quota = static_cast<size_t>(c.offline_quota);
   policy.dedupe_window_ms = static_cast<uint64_t>(c.dedupe_window_s) * 1000;
   policy.dedupe_max = static_cast<size_t>(c.dedupe_max);
+  policy.early_delivery = c.early_delivery;
   s->delivery_ = std::make_unique<DeliveryQueue>(s->loop_, *s->messages_, *s->router_, policy);
   s->delivery_->set_metrics(&s->metrics_);
   s->router_->set_delivery(s->delivery_.get());

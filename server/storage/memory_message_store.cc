@@ -69,6 +69,11 @@ StorageError MemoryMessageStore::count_all(size_t& out) {
   return StorageError::kOk;
 }
 
+StorageError MemoryMessageStore::has_dedupe(std::string_view dedupe_key, bool& found) {
+  found = dedupe_.count(std::string(dedupe_key)) != 0;
+  return StorageError::kOk;
+}
+
 StorageError MemoryMessageStore::clear(std::string_view user) {
   if (auto it = queues_.find(user); it != queues_.end()) queues_.erase(it);
   return StorageError::kOk;

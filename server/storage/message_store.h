@@ -88,11 +88,14 @@ struct CommitBatch {
   }
 };
 
-// Policy the store applies inside the commit.
+// Policy the store applies inside the commit, and the queue's delivery rule.
 struct QueuePolicy {
   size_t quota = 10000;                  // queued stanzas per account
   uint64_t dedupe_window_ms = 86400000;  // how long an origin-id is remembered
   size_t dedupe_max = 1000000;           // at most this many remembered ids
+  // spec/delivery.md §1.5: write a stanza to the recipient's connected
+  // sessions before its commit (the sender's ack still waits for it).
+  bool early_delivery = true;
 };
 
 class MessageStore {
@@ -121,6 +124,10 @@ class MessageStore {
   // The number of entries queued for all accounts together (metrics: read
   // at scrape time, so it must not scan the queues).
   virtual StorageError count_all(size_t& out) = 0;
+  // Whether the de-duplication index holds |dedupe_key| now (committed
+  // data only). A key aged out by the next commit may still be found;
+  // callers use a hit only to take the slow, committed path.
+  virtual StorageError has_dedupe(std::string_view dedupe_key, bool& found) = 0;
   // Deletes |user|'s whole queue (account removal).
   virtual StorageError clear(std::string_view user) = 0;
 

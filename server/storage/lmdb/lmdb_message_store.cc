@@ -217,6 +217,17 @@ StorageError LmdbMessageStore::load(std::string_view user, uint64_t after, size_
   return corrupt ? StorageError::kCorrupt : StorageError::kOk;
 }
 
+StorageError LmdbMessageStore::has_dedupe(std::string_view dedupe_key, bool& found) {
+  found = false;
+  const std::string dkey = key_part(dedupe_key);
+  return env_.read([&](LmdbTxn& txn) {
+    std::string_view bytes;
+    const StorageError x = txn.get(dbs_.dedupe, dkey, bytes);
+    if (x == StorageError::kOk) found = true;
+    return x == StorageError::kNotFound ? StorageError::kOk : x;
+  });
+}
+
 StorageError LmdbMessageStore::count(std::string_view user, size_t& out) {
   out = 0;
   if (validate_username(user) != StorageError::kOk) return StorageError::kOk;

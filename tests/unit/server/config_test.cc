@@ -194,3 +194,14 @@ TEST_CASE("config: a metrics address that is not HOST:PORT fails validation") {
   CHECK_FALSE(load_config_text("[limits]\nmetrics_max_connections = 0\n", "t.toml", c, error));
   CHECK(error.find("metrics_max_connections") != std::string::npos);
 }
+
+TEST_CASE("config: early delivery (spec/delivery.md §1.5) is on by default and can be turned off") {
+  ServerConfig c;
+  CHECK(c.early_delivery);
+  std::string error;
+  REQUIRE(apply_overrides({"early_delivery=false"}, c, error));
+  CHECK_FALSE(c.early_delivery);
+  REQUIRE(apply_overrides({"early_delivery=true"}, c, error));
+  CHECK(c.early_delivery);
+  CHECK_FALSE(apply_overrides({"early_delivery=2"}, c, error));
+}

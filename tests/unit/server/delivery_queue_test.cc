@@ -88,6 +88,10 @@ class QueueSession final : public Session {
   std::vector<uint64_t> released;
   bool refuse = false;
   bool kicked = false;
+  bool offline = false;  // connected() is false (hibernating)
+  bool connected() const override { return !offline; }
+  size_t room = SIZE_MAX;  // what queue_room() reports
+  size_t queue_room() override { return room; }
 
  private:
   Jid jid_;
@@ -110,6 +114,14 @@ StoredAccount account(std::string name) {
   return a;
 }
 
+QueuePolicy committed_first() {
+  QueuePolicy p;
+  p.early_delivery = false;
+  return p;
+}
+
+QueuePolicy early() { return QueuePolicy{}; }
+
 struct World {
   net::NetLoop loop;
   MemoryRosterStore rosters;
@@ -122,7 +134,9 @@ struct World {
   std::unique_ptr<DeliveryQueue> queue;
   std::vector<std::unique_ptr<QueueSession>> owned;
 
-  explicit World(QueuePolicy policy = {}) {
+  // Most cases pin the committed path (early_delivery off); the §1.5 cases
+  // turn it on.
+  explicit World(QueuePolicy policy = committed_first()) {
     REQUIRE(Jid::parse("example.com", domain) == JidError::kOk);
     for (const char* user : {"alice", "bob"})
       REQUIRE(accounts.create(account(user)) == StorageError::kOk);
@@ -303,6 +317,146 @@ TEST_SUITE("delivery_queue") {
     w.iterate();
     CHECK(bob.queued.size() == 1);
     CHECK(alice.released.size() == 1);
+    w.finish();
+  }
+
+  TEST_CASE("§1.5 early delivery: written before the commit, the ack still after it") {
+    World w(early());
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    QueueSession& tablet = w.online("bob@example.com/tablet");
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "one"));
+    // Both of bob's sessions have it before any commit...
+    REQUIRE(bob.queued.size() == 1);
+    REQUIRE(tablet.queued.size() == 1);
+    CHECK(bob.delayed_flags[0] == false);
+    CHECK(xml_of(bob.queued[0]).find("<body>one</body>") != std::string::npos);
+    CHECK(xml_of(bob.queued[0]).find("by='bob@example.com'") != std::string::npos);
+    CHECK(w.queue->in_flight() == 1);
+    // ...but alice's ack waits for the commit, which stores it.
+    REQUIRE(alice.holds.size() == 1);
+    CHECK(alice.released.empty());
+    CHECK(w.queued_for("bob") == 0);
+    w.iterate();
+    CHECK(alice.released == alice.holds);
+    CHECK(w.queued_for("bob") == 1);
+    CHECK(bob.queued.size() == 1);  // not handed over a second time
+    CHECK(tablet.queued.size() == 1);
+    w.queue->delivered("bob", bob.queued[0].seq);
+    w.iterate();
+    CHECK(w.queued_for("bob") == 0);
+    w.finish();
+  }
+
+  TEST_CASE("§1.5: delivered before its commit, the entry is stored and removed in one commit") {
+    World w(early());
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "fast"));
+    REQUIRE(bob.queued.size() == 1);
+    w.queue->delivered("bob", bob.queued[0].seq);  // the write completed at once
+    CHECK(w.queue->in_flight() == 0);
+    w.iterate();
+    CHECK(w.queued_for("bob") == 0);
+    CHECK(alice.released == alice.holds);
+    w.finish();
+  }
+
+  TEST_CASE(
+      "§1.5: a hibernating or catching-up recipient, and what follows it, wait for the "
+      "commit") {
+    World w(early());
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    bob.offline = true;
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "1"));
+    CHECK(bob.queued.empty());
+    // Back online within the same iteration: the next message would be
+    // deliverable now, but must not overtake the first.
+    bob.offline = false;
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "2"));
+    CHECK(bob.queued.empty());
+    w.iterate();
+    REQUIRE(bob.queued.size() == 2);
+    CHECK(xml_of(bob.queued[0]).find("<body>1</body>") != std::string::npos);
+    CHECK(xml_of(bob.queued[1]).find("<body>2</body>") != std::string::npos);
+    // The next batch starts afresh: early again.
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "3"));
+    CHECK(bob.queued.size() == 3);
+    w.iterate();
+    // A session catching up gets its backlog first.
+    QueueSession& phone = w.online("bob@example.com/phone");
+    phone.room = 0;  // its backlog stays in progress
+    w.queue->deliver_backlog(phone);
+    REQUIRE(w.queue->catching_up(phone));
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "4"));
+    CHECK(bob.queued.size() == 3);
+    w.iterate();
+    CHECK(bob.queued.size() == 4);
+    w.finish();
+  }
+
+  TEST_CASE("§1.5 and §2.2: a repeated origin-id is never written early, nor delivered") {
+    World w(early());
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    const std::string oid = "<origin-id xmlns='urn:xmpp:sid:0' id='o-9'/>";
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "a", oid));
+    CHECK(bob.queued.size() == 1);  // new: early
+    // The same id again in the same batch, and after the commit.
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "b", oid));
+    CHECK(bob.queued.size() == 1);
+    w.iterate();
+    CHECK(bob.queued.size() == 1);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "c", oid));
+    CHECK(bob.queued.size() == 1);
+    w.iterate();
+    CHECK(bob.queued.size() == 1);
+    CHECK(alice.released.size() == 3);  // each acknowledged
+    CHECK(w.queued_for("bob") == 1);
+    w.finish();
+  }
+
+  TEST_CASE("§1.5: kFull after an early write: no bounce, no second copy") {
+    World w(early());
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    w.store.fail_next_commit(StorageError::kFull);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "live"));
+    w.iterate();
+    CHECK(bob.queued.size() == 1);
+    CHECK(bob.stanzas_with("live") == 0);
+    CHECK(alice.stanzas_with("resource-constraint") == 0);
+    CHECK(alice.released == alice.holds);
+    w.finish();
+  }
+
+  TEST_CASE("§1.5: released before its commit, an early entry goes to another session") {
+    World w(early());
+    QueueSession& alice = w.online("alice@example.com/phone");
+    QueueSession& laptop = w.online("bob@example.com/laptop", 5);
+    QueueSession& phone = w.online("bob@example.com/phone", 1);
+    w.queue->accept(&alice, jid("bob@example.com"),
+                    chat("alice@example.com/phone", "bob@example.com", "x"));
+    REQUIRE(laptop.queued.size() == 1);
+    const uint64_t seq = laptop.queued[0].seq;
+    w.sessions.remove(&laptop);
+    w.queue->release(laptop, {seq});
+    REQUIRE(phone.queued.size() == 1);
+    CHECK(phone.queued[0].seq == seq);
+    w.iterate();
+    CHECK(w.queued_for("bob") == 1);
+    CHECK(w.queue->in_flight() == 1);
     w.finish();
   }
 
