@@ -338,7 +338,7 @@ def main():
         if args.compare:
             sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
             from bench_compare import other_servers  # Prosody and ejabberd adapters
-            servers += other_servers(tmp, USERS, PASSWORD, OFFLINE)
+            servers += other_servers(tmp, USERS, PASSWORD, OFFLINE, os.path.abspath(args.loadgen))
         result = Result()
         for name in only:
             # Interleaved: each measurement runs on every server before the
