@@ -68,9 +68,13 @@ def wait_port(port, proc, seconds=30):
 
 
 def cpu_seconds(pid):
-    """utime + stime of |pid| (all its threads) in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    """utime + stime of |pid| (all its threads) in seconds; None once the
+    process is gone (a server that died under the load)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -161,7 +165,8 @@ def loadgen(args, port, extra, server_pid=None, mark=None):
         if mark and c0 is None and line.startswith(mark):
             c0 = cpu_seconds(server_pid)
     proc.wait()
-    cpu = cpu_seconds(server_pid) - c0 if c0 is not None else None
+    c1 = cpu_seconds(server_pid) if c0 is not None else None
+    cpu = c1 - c0 if c1 is not None else None
     err.seek(0)
     return proc.returncode, "".join(out), err.read(), cpu
 
@@ -197,9 +202,9 @@ def m_login(args, server, result):
     if code != 0 or not r:
         result.add("SCRAM-SHA-1 logins/s", server.name, f"failed ({err.strip()[:60]})", "≥ 5,000")
         return
-    per = cpu / int(r["ok"]) * 1e6
+    per = f"{cpu / int(r['ok']) * 1e6:.0f} µs" if cpu is not None else "?"
     result.add("SCRAM-SHA-1 logins/s", server.name,
-               f"{float(r['logins_per_s']):,.0f} ({per:.0f} µs server CPU each)", "≥ 5,000")
+               f"{float(r['logins_per_s']):,.0f} ({per} server CPU each)", "≥ 5,000")
 
 
 def m_throughput(args, server, result, pairs):
@@ -216,7 +221,7 @@ def m_throughput(args, server, result, pairs):
         return
     sent = int(r["sent"])
     anomalies = f"lost {r['lost']}, dup {r['dup']}, reordered {r['reordered']}"
-    per = cpu / max(sent, 1) * 1e6
+    per = cpu / max(sent, 1) * 1e6 if cpu is not None else float("nan")
     result.add(label, server.name,
                f"{float(r['msg_per_s']):,.0f}; p50 {float(r['p50_us']) / 1e3:.1f} ms, "
                f"p99 {float(r['p99_us']) / 1e3:.1f} ms; {anomalies}; {per:.1f} µs CPU/msg", goal)
@@ -238,7 +243,8 @@ def m_latency(args, server, result, rate):
     ms = lambda k: f"{float(r[k]) / 1e3:.2f}"
     result.add(label, server.name,
                f"p50 {ms('p50_us')} / p90 {ms('p90_us')} / p99 {ms('p99_us')} / "
-               f"p99.9 {ms('p999_us')} / max {ms('max_us')} ms; lost {r['lost']}", goal)
+               f"p99.9 {ms('p999_us')} / max {ms('max_us')} ms; lost {r['lost']}; "
+               f"pacer lag p50 {ms('lag_p50_us')} / p99 {ms('lag_p99_us')} ms", goal)
 
 
 def m_idle(args, server, result, tls):
@@ -350,6 +356,8 @@ def main():
                 print(f"-- {name} on {server.name} (load {load:.2f})", file=sys.stderr, flush=True)
                 try:
                     MEASURES[name](args, server, result)
+                except Exception as e:  # a server that died: report it, go on
+                    result.add(name, server.name, f"failed: {type(e).__name__}: {e}"[:80])
                 finally:
                     server.stop()
         result.print([s.name for s in servers])

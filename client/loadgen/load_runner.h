@@ -160,6 +160,7 @@ class LoadRunner final : public SessionObserver {
   std::uint64_t paced_ = 0;
   std::size_t pace_pair_ = 0;
   std::vector<Pair*> active_pairs_;
+  std::vector<std::uint64_t> lags_ns_;  // latency: send time minus due time
   std::uint64_t grace_start_ms_ = 0;
   bool logins_finished_ = false;
   bool measuring_ = false;
