@@ -231,15 +231,19 @@ modules:
         return self._beam_pid() or self.proc.pid
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            beam = self._beam_pid()
-            if beam:
-                os.kill(beam, signal.SIGTERM)
+        beam = self._beam_pid()
+        if beam:
+            # ejabberdctl may return before the VM is gone: wait for the VM.
+            os.kill(beam, signal.SIGTERM)
+            deadline = time.time() + 30
+            while os.path.exists(f"/proc/{beam}") and time.time() < deadline:
+                time.sleep(0.1)
+            if os.path.exists(f"/proc/{beam}"):
+                os.kill(beam, signal.SIGKILL)
+        if self.proc:
             try:
-                self.proc.wait(timeout=60)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                if beam:
-                    os.kill(beam, signal.SIGKILL)
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
