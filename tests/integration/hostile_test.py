@@ -1107,7 +1107,7 @@ def c_c25_oversize_error_not_echoed(server):
     bob.login(server, "bob", pw_b, "b")
     bob.send("<presence/>")
     bob.read(timeout=0.5)
-    marker = "OVERSIZE-MARKER-7f3a"
+    marker = hostile_marker("OVERSIZE-MARKER-7f3a")
     alice = Raw(server.port)
     alice.login(server, "alice", pw_a, "a")
     alice.send(f"<message to='bob@localhost/b' type='chat' id='big'><body>{marker}"
@@ -1574,7 +1574,8 @@ def c_b12_xxe_no_file_no_socket(server):
             # The restarted stream opens with the hostile prolog; the
             # general entity is also referenced, as an XXE would be.
             c.send("<?xml version='1.0'?>" + doctype + HEADER.format(to=server.domain)[21:]
-                   + "<message to='alice@localhost'><body>&xxe;</body></message>")
+                   + "<message to='alice@localhost'><body>" + hostile_marker("B12-BODY-Zq")
+                   + "&xxe;</body></message>")
             out = c.read(until="</stream:stream>")
             check(stream_error(out, "restricted-xml"), f"{name} {stage}: {out}")
             check(c.wait_closed()[0], f"{name} {stage}: closed")
@@ -2152,6 +2153,48 @@ def fds_back(server, baseline, what, timeout=10):
     return now
 
 
+# G5 (nothing from the hostile input is stored): a case registers the
+# markers of its hostile payloads with hostile_marker(); after the case no
+# file of the data directory may hold one, not even in LMDB's freed pages.
+# A probe stored for an account nobody logs in to first shows that the
+# scan sees a stored body at all, so the check cannot pass vacuously.
+HOSTILE_MARKERS = []
+
+
+def hostile_marker(marker):
+    HOSTILE_MARKERS.append(marker)
+    return marker
+
+
+def data_holds(server, needle):
+    for root, _, files in os.walk(server.data):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                if needle.encode() in f.read():
+                    return True
+    return False
+
+
+def check_nothing_stored(server):
+    pw_s = add_user(server, "g5sender")
+    add_user(server, "g5sink")
+    probe = "G5!probe_Zq"
+    c = Raw(server.port)
+    c.login(server, "g5sender", pw_s, "p")
+    c.send(f"<message to='g5sink@localhost' type='chat' id='g5'><body>{probe}</body></message>"
+           "<iq type='get' id='g5ping' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    check("id='g5ping'" in c.read(until="id='g5ping'"), "the probe's sender is served")
+    deadline = time.monotonic() + 10
+    while not data_holds(server, probe) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check(data_holds(server, probe), "G5: the scan sees a stored message body (probe)")
+    for marker in HOSTILE_MARKERS:
+        check(not data_holds(server, marker), f"G5: {marker!r} from the hostile input was stored")
+    c.sock.close()
+    print(f"G5: probe found in the data directory; none of {len(HOSTILE_MARKERS)} hostile "
+          f"markers is")
+
+
 # G2: the churn-type cases run again after a warm-up run (whose allocator
 # growth is part of the baseline); RSS after the repetitions must be within
 # 10 % or 5 MiB of that baseline (hostile-inputs.md, G2). The count is per
@@ -2198,6 +2241,8 @@ def main():
                   f"({rss1 - rss0:+d} KiB, bound {bound} KiB)")
             check(rss1 - rss0 <= bound,
                   f"G2: RSS grew {rss1 - rss0} KiB over {repeats} repetitions (bound {bound} KiB)")
+        if HOSTILE_MARKERS:
+            check_nothing_stored(server)
         if canary:
             canary.finish()
     print(f"{name}: ok")
