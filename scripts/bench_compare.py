@@ -13,40 +13,9 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-CERTS = os.path.join(ROOT, "tests", "data", "certs")
-PIN_SERVER = ["taskset", "-c", "0"] if shutil.which("taskset") else []
-
-
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port, proc, seconds=60):
-    import socket
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not open its port")
-
-
-def _stop(proc):
-    if proc and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+# The suite's own helpers (bench_suite.py runs main() only as a script).
+from bench_suite import CERTS, PIN_SERVER, free_port as _free_port  # noqa: E402
+from bench_suite import stop_process as _stop, wait_port as _wait_port  # noqa: E402
 
 
 class Prosody:
@@ -104,7 +73,7 @@ VirtualHost "localhost"
             self._write_config(tls)
         self.proc = subprocess.Popen([*PIN_SERVER, "prosody", "--config", self.cfg, "-F"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.port, self.proc)
+        _wait_port(self.port, self.proc, seconds=60)
         return self.proc.pid
 
     def stop(self):

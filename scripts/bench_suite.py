@@ -67,6 +67,17 @@ def wait_port(port, proc, seconds=30):
     raise RuntimeError("server did not open its port")
 
 
+def stop_process(proc):
+    """SIGTERM, then SIGKILL after a minute."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def cpu_seconds(pid):
     """utime + stime of |pid| (all its threads) in seconds; None once the
     process is gone (a server that died under the load)."""
@@ -141,13 +152,7 @@ class Xmppd:
         return self.proc.pid
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
 
