@@ -5,6 +5,7 @@
 #include "protocol/compact/wire.h"
 #include "protocol/xml/fragment_parser.h"
 #include "protocol/xml/serializer.h"
+#include "server/cluster/cluster_node.h"
 #include "server/delivery_queue.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -90,6 +91,7 @@ C2sSession::~C2sSession() {
   // A session destroyed without ending (server teardown) must not be
   // called back by a commit still pending.
   if (DeliveryQueue* delivery = server_.delivery_if_any()) delivery->forget(*this);
+  if (ClusterNode* cluster = server_.cluster()) cluster->forget(*this);
 }
 
 void C2sSession::on_read(net::Connection&, std::string_view plaintext) {
@@ -525,6 +527,7 @@ void C2sSession::end_session() {
     }
   }
   delivery.forget(*this);
+  if (ClusterNode* cluster = server_.cluster()) cluster->forget(*this);
 }
 
 void C2sSession::detach_for_resume() {
@@ -537,6 +540,7 @@ void C2sSession::detach_for_resume() {
   sm_id_.clear();
   pending_writes_.clear();
   server_.delivery().forget(*this);
+  if (ClusterNode* cluster = server_.cluster()) cluster->forget(*this);
   if (hibernating_) {
     hibernating_ = false;
     ended_ = true;

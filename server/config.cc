@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -134,6 +135,18 @@ const Setting kSettings[] = {
      "metrics endpoint connections open at once; more are closed at accept"},
     {"limits", "metrics_request_timeout_ms", &ServerConfig::metrics_request_timeout_ms, 10, 600000,
      "time a metrics connection has to send its request head before it gets 408 and is closed"},
+    {"cluster", "url", &ServerConfig::cluster, 0, 0,
+     "NATS servers of the cluster, comma-separated nats://HOST:PORT (empty = a single node)"},
+    {"cluster", "node_id", &ServerConfig::node_id, 0, 0,
+     "this node's id, unique in the cluster: 1-64 of A-Z a-z 0-9 _ -"},
+    {"cluster", "replicas", &ServerConfig::cluster_replicas, 1, 5,
+     "JetStream replicas of the cluster's streams and buckets (at most the NATS servers)"},
+    {"cluster", "heartbeat_ms", &ServerConfig::cluster_heartbeat_ms, 50, 60000,
+     "how often a node renews its heartbeat in the session directory"},
+    {"cluster", "dead_after_ms", &ServerConfig::cluster_dead_after_ms, 150, 600000,
+     "heartbeat silence after which a node counts as dead and its directory entries go"},
+    {"cluster", "publish_timeout_ms", &ServerConfig::cluster_publish_timeout_ms, 100, 600000,
+     "time JetStream has to acknowledge a hand-off before the sender gets an error"},
 };
 
 // A TOML basic string ("...") that reads back as exactly |v|. toml++'s own
@@ -217,7 +230,7 @@ bool load_config_text(std::string_view text, const std::string& path, ServerConf
   // to a default limit.
   for (auto&& [tname, tnode] : root) {
     const toml::table* t = tnode.as_table();
-    if (!t || (tname.str() != "server" && tname.str() != "limits")) {
+    if (!t || (tname.str() != "server" && tname.str() != "limits" && tname.str() != "cluster")) {
       error = where(path, tnode) + ": unknown table '" + std::string(tname.str()) + "'";
       return false;
     }
@@ -338,6 +351,29 @@ bool validate_config(ServerConfig& config, std::string& error) {
   if (!config.metrics.empty() && !net::parse_host_port(config.metrics, metrics)) {
     error = "server.metrics: '" + config.metrics + "' is not HOST:PORT";
     return false;
+  }
+  if (!config.cluster.empty()) {
+    // The id is a NATS subject token and a KV key part (docs/cluster.md §2).
+    const std::string& id = config.node_id;
+    const bool id_ok =
+        !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-';
+        });
+    if (!id_ok) {
+      error = "cluster.node_id: '" + id + "' must be 1-64 of A-Z a-z 0-9 _ - (cluster.url is set)";
+      return false;
+    }
+    // Flags bypass the table's bounds; the same bounds again.
+    if (config.cluster_replicas < 1 || config.cluster_replicas > 5 ||
+        config.cluster_heartbeat_ms < 50 || config.cluster_heartbeat_ms > 60000) {
+      error = "cluster: replicas must be 1-5 and heartbeat_ms 50-60000";
+      return false;
+    }
+    if (config.cluster_dead_after_ms < 3 * config.cluster_heartbeat_ms) {
+      error = "cluster.dead_after_ms must be at least 3 heartbeats";
+      return false;
+    }
   }
   return true;
 }

@@ -85,6 +85,15 @@ struct ServerConfig {
   // The metrics endpoint (server/metrics_endpoint.h).
   int64_t metrics_max_connections = 8;
   int64_t metrics_request_timeout_ms = 5000;
+
+  // [cluster] — architecture.md §6, docs/cluster.md. Empty |cluster| = one
+  // node, nothing changes.
+  std::string cluster;           // NATS URLs, comma-separated: nats://HOST:PORT,...
+  std::string node_id;           // unique per node: [A-Za-z0-9_-]{1,64}
+  int64_t cluster_replicas = 3;  // JetStream replicas of every stream and bucket
+  int64_t cluster_heartbeat_ms = 1000;
+  int64_t cluster_dead_after_ms = 5000;        // silence after which a node's sessions are dropped
+  int64_t cluster_publish_timeout_ms = 15000;  // a hand-off not acknowledged in time is refused
 };
 
 // Reads |path| into |config| (keys absent from the file keep their value).

@@ -90,11 +90,20 @@ void DeliveryQueue::schedule() {
 }
 
 void DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Element> m) {
+  accept_common(origin, to, std::move(m), wall_clock_ms(), nullptr);
+}
+
+void DeliveryQueue::accept_remote(const Jid& to, std::unique_ptr<Element> m, RemoteAccept how) {
+  accept_common(nullptr, to, std::move(m), how.stamp_ms ? how.stamp_ms : wall_clock_ms(), &how);
+}
+
+void DeliveryQueue::accept_common(Session* origin, const Jid& to, std::unique_ptr<Element> m,
+                                  uint64_t stamp_ms, RemoteAccept* remote) {
   const Jid bare = to.bare();
   StoreRequest r;
   r.stanza.user = bare.local();
   r.stanza.seq = store_.allocate_seq();
-  r.stanza.stamp_ms = wall_clock_ms();
+  r.stanza.stamp_ms = stamp_ms;
   // XEP-0359 §3: our stanza-id, and no one else's claiming to be ours;
   // those of other entities (a MUC, say) stay.
   std::vector<std::unique_ptr<Element>> others;
@@ -119,6 +128,7 @@ void DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Eleme
   if (!encode_stored(*m, router_.domain().domain(), r.stanza.data)) {
     // A tree the c2s stream accepted always encodes; never store half.
     if (origin) router_.bounce(origin, *m, protocol::StanzaCondition::kInternalServerError);
+    if (remote && remote->done) remote->done(false);
     return;
   }
   Pending p;
@@ -126,10 +136,14 @@ void DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Eleme
   p.token = origin ? origin->hold_ack() : 0;
   p.to = to;
   p.element = std::move(m);
+  if (remote) {
+    p.queue_only = remote->queue_only;
+    p.done = std::move(remote->done);
+  }
   batch_.stores.push_back(std::move(r));
   pending_.push_back(std::move(p));
   const size_t i = batch_.stores.size() - 1;
-  const bool early = policy_.early_delivery && deliver_early(i);
+  const bool early = policy_.early_delivery && !pending_[i].queue_only && deliver_early(i);
   pending_[i].early = early;
   early_in_batch_ = early_in_batch_ || early;
   if (!early) slow_users_.insert(batch_.stores[i].stanza.user);
@@ -421,6 +435,10 @@ StorageError DeliveryQueue::commit() {
           if (metrics_) ++metrics_->messages_stored;
           break;
         }
+        if (p.queue_only) {  // a login's backlog reads it (accept_remote)
+          if (metrics_) ++metrics_->messages_stored;
+          break;
+        }
         const std::string_view type = p.element->attr_or("type", "normal");
         std::vector<Session*> targets = router_.message_targets(p.to, type);
         // No 'received' copy to a resource that gets the message itself,
@@ -487,6 +505,10 @@ StorageError DeliveryQueue::commit() {
       p.origin->committed(*p.element, stanza_id, r.stanza.stamp_ms);
     }
     if (p.origin) p.origin->release_ack(p.token);
+    if (p.done) {
+      p.done(r.result == StoreRequest::Result::kStored ||
+             r.result == StoreRequest::Result::kDuplicate);
+    }
   }
   return e;
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -51,6 +52,26 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   // existing local account |to| (bare or full). Adds the stanza-id, holds
   // the origin's ack and queues it for this iteration's commit.
   void accept(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m);
+
+  // A message another cluster node handed over (docs/cluster.md §4): as
+  // accept() with no origin, keeping the time |stamp_ms| it was first
+  // accepted at. |queue_only|: stored without being handed to any session
+  // (a login's backlog, read from the offline stream before the catch-up
+  // starts, so it comes between the markers). |done| runs after the commit
+  // with whether the entry is safe (stored, or a duplicate of one that is).
+  struct RemoteAccept {
+    uint64_t stamp_ms = 0;
+    bool queue_only = false;
+    std::function<void(bool safe)> done;
+  };
+  void accept_remote(const protocol::Jid& to, std::unique_ptr<protocol::Element> m,
+                     RemoteAccept how);
+  // Removes the committed entry (|user|, |seq|) without counting it as
+  // delivered (it moved to another node's queue).
+  void drop(const std::string& user, uint64_t seq) {
+    batch_.removals.push_back({user, seq});
+    schedule();
+  }
 
   // The entry (|user|, |seq|) reached a client: delete it.
   void delivered(const std::string& user, uint64_t seq);
@@ -93,8 +114,13 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
     uint64_t token = 0;
     protocol::Jid to;
     std::unique_ptr<protocol::Element> element;
-    bool early = false;  // written to its recipients before the commit (§1.5)
+    bool early = false;                   // written to its recipients before the commit (§1.5)
+    bool queue_only = false;              // RemoteAccept::queue_only
+    std::function<void(bool safe)> done;  // RemoteAccept::done
   };
+  // accept() and accept_remote(): the common part.
+  void accept_common(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m,
+                     uint64_t stamp_ms, RemoteAccept* remote);
 
   void on_loop_prepare() override;
   // spec/delivery.md §1.5: hands the just-accepted entry |i| of the batch

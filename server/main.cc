@@ -28,6 +28,16 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", metrics,
                  "Prometheus metrics endpoint HOST:PORT serving GET /metrics (off by default)");
   app.add_option("--data", config.data_dir, "LMDB data directory");
+  std::string cluster, node_id;
+  int64_t heartbeat_ms = 0, dead_after_ms = 0, replicas = 0;
+  app.add_option("--cluster", cluster,
+                 "run as a cluster node: NATS JetStream servers nats://HOST:PORT,... "
+                 "(docs/cluster.md)");
+  app.add_option("--node-id", node_id, "this node's id in the cluster");
+  app.add_option("--cluster-replicas", replicas, "JetStream replicas (default 3)");
+  app.add_option("--cluster-heartbeat-ms", heartbeat_ms, "directory heartbeat interval");
+  app.add_option("--cluster-dead-after-ms", dead_after_ms,
+                 "heartbeat silence after which a node counts as dead");
   app.add_option("--cert", config.cert, "PEM certificate chain");
   app.add_option("--key", config.key, "PEM private key");
   bool allow_registration = false, allow_plaintext = false;
@@ -47,7 +57,8 @@ int main(int argc, char** argv) {
   auto* add = user->add_subcommand("add", "create an account");
   add->add_option("username", username)->required();
   add->add_option("password", password, "password (read from stdin if omitted)");
-  auto* del = user->add_subcommand("del", "remove an account, its roster, queue and end-to-end keys");
+  auto* del =
+      user->add_subcommand("del", "remove an account, its roster, queue and end-to-end keys");
   del->add_option("username", username)->required();
   auto* passwd = user->add_subcommand("passwd", "set a new password");
   passwd->add_option("username", username)->required();
@@ -66,6 +77,11 @@ int main(int argc, char** argv) {
   if (!tls_listen.empty()) config.tls_listen = tls_listen;
   if (!compact_listen.empty()) config.compact_listen = compact_listen;
   if (!metrics.empty()) config.metrics = metrics;
+  if (!cluster.empty()) config.cluster = cluster;
+  if (!node_id.empty()) config.node_id = node_id;
+  if (replicas > 0) config.cluster_replicas = replicas;
+  if (heartbeat_ms > 0) config.cluster_heartbeat_ms = heartbeat_ms;
+  if (dead_after_ms > 0) config.cluster_dead_after_ms = dead_after_ms;
   if (allow_registration) config.allow_registration = true;
   if (allow_plaintext) config.allow_plaintext = true;
   if (!log_level.empty()) config.log_level = log_level;

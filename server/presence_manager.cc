@@ -29,6 +29,7 @@ void PresenceManager::to_available(const Jid& bare, const Element& p) {
   for (Session* s : router_.sessions().resources(bare)) {
     if (s->available()) s->deliver(p);
   }
+  router_.forward_live(bare, p);  // the account's sessions on other nodes
 }
 
 void PresenceManager::send_presences_of(const Jid& contact, const Jid& recipient) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/cluster/cluster_node.h"
 #include "server/delivery_queue.h"
 #include "server/metrics.h"
 #include "server/presence_manager.h"
@@ -40,6 +41,10 @@ bool Router::account_exists(const Jid& to, const Session& origin) {
   // read transaction and the decoding of the account record
   // (docs/performance.md, "Durable delivery").
   if (to.local() != origin.jid().local() && sessions_.count(to) > 0) return true;
+  // Connected on another node: it exists (docs/cluster.md §3).
+  if (cluster_ && to.local() != origin.jid().local() && cluster_->online_elsewhere(to.local())) {
+    return true;
+  }
   return account_exists(to.local());
 }
 
@@ -73,9 +78,8 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
   const std::string_view type = m->attr_or("type", "normal");
   const bool to_own_account =
       to.local() == origin.jid().local() && to.domain() == origin.jid().domain();
-  if (!to_own_account &&
-      !origin.recipients().admit(RecipientWindow::key(to.local(), to.domain()), now_ms(),
-                                 limits_.max_recipients_per_minute)) {
+  if (!to_own_account && !origin.recipients().admit(RecipientWindow::key(to.local(), to.domain()),
+                                                    now_ms(), limits_.max_recipients_per_minute)) {
     // Catalogue G51 / XEP-0205 §4.9: too many distinct recipients in the
     // window. Checked before anything else, so unknown accounts and remote
     // domains count too and cannot be used to probe around the limit. The
@@ -105,7 +109,8 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
   // message itself or as a 'received' copy; a 'sent' copy too would give
   // a resource the same message twice (catalogue G51).
   if (carbons && !to_own_account) send_carbons(origin.jid().bare(), *m, "sent", {&origin});
-  if (!to.is_bare() && !sessions_.find(to)) {
+  if (!to.is_bare() && !sessions_.find(to) &&
+      !(cluster_ && !cluster_->remote_node_of(to).empty())) {
     // RFC 6121 §8.5.3.2.1: no such resource. Chat, normal and headline
     // messages are treated as if sent to the bare JID; the rest is dropped
     // (groupchat gets an error, errors are silently ignored).
@@ -122,6 +127,12 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
   }
   if (delivery_ && is_storable(*m)) {
     // spec/delivery.md §1: committed first, delivered after.
+    if (cluster_) {
+      // docs/cluster.md §4: here, on the nodes where the user is, or in
+      // the offline stream when they are nowhere.
+      cluster_->route_stored(&origin, to, std::move(m), sessions_.count(to) > 0);
+      return;
+    }
     delivery_->accept(&origin, to, std::move(m));
     return;
   }
@@ -130,6 +141,7 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
   // RFC 6121 §8.5.2.2.1 lets headlines vanish).
   std::vector<Session*> targets = message_targets(to, type);
   for (Session* s : targets) s->deliver(*m);
+  forward_live(to, *m);
   if (carbons && !targets.empty()) {
     // The sender never gets its own message back as a copy.
     std::vector<Session*> skip = targets;
@@ -189,7 +201,11 @@ void Router::route_iq(Session& origin, const Jid& to, std::unique_ptr<Element> i
     // Responses go only to a full JID; an unsolicited one to the server or
     // a bare JID is dropped (RFC 6121 §8.5.2.1.3, catalogue G49).
     if (!to.is_bare() && is_local_domain(to)) {
-      if (Session* s = sessions_.find(to)) s->deliver(*iq);
+      if (Session* s = sessions_.find(to)) {
+        s->deliver(*iq);
+      } else {
+        forward_live(to, *iq);
+      }
     }
     return;
   }
@@ -216,6 +232,10 @@ void Router::route_iq(Session& origin, const Jid& to, std::unique_ptr<Element> i
   }
   if (Session* s = sessions_.find(to)) {
     s->deliver(*iq);
+    return;
+  }
+  if (cluster_ && !cluster_->remote_node_of(to).empty()) {
+    forward_live(to, *iq);
     return;
   }
   bounce(&origin, *iq, StanzaCondition::kServiceUnavailable);
@@ -248,11 +268,34 @@ void Router::dispatch_iq(Session& origin, const Jid& to, const Element& iq,
 
 void Router::deliver_to_local(const Jid& to, const Element& stanza) {
   if (!is_local_domain(to) || !to.has_local()) return;
+  forward_live(to, stanza);
   if (!to.is_bare()) {
     if (Session* s = sessions_.find(to)) s->deliver(stanza);
     return;
   }
   for (Session* s : sessions_.resources(to)) s->deliver(stanza);
+}
+
+void Router::forward_live(const Jid& to, const Element& stanza) {
+  if (cluster_ && is_local_domain(to)) cluster_->forward_live(to, stanza);
+}
+
+void Router::deliver_from_cluster(const Jid& to, const Element& stanza) {
+  if (!is_local_domain(to) || !to.has_local()) return;
+  if (stanza.name() == "message") {
+    for (Session* s : message_targets(to, stanza.attr_or("type", "normal"))) s->deliver(stanza);
+    return;
+  }
+  if (!to.is_bare()) {
+    if (Session* s = sessions_.find(to)) s->deliver(stanza);
+    return;
+  }
+  for (Session* s : sessions_.resources(to)) {
+    // Presence to an account goes to its available resources (RFC 6121
+    // §4.6); nothing else is sent to a bare JID across nodes.
+    if (stanza.name() == "presence" && !s->available()) continue;
+    s->deliver(stanza);
+  }
 }
 
 void Router::bounce(Session* origin, const Element& stanza, StanzaCondition condition,

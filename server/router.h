@@ -22,6 +22,7 @@
 
 namespace xd::server {
 
+class ClusterNode;
 class DeliveryQueue;
 class PresenceManager;
 struct Metrics;
@@ -36,6 +37,16 @@ class Router {
   // Storable messages go through |delivery| (spec/delivery.md); without
   // one they are delivered live only.
   void set_delivery(DeliveryQueue* delivery) { delivery_ = delivery; }
+  // A cluster node (docs/cluster.md): accounts connected on other nodes are
+  // reached through it. Null for a single node.
+  void set_cluster(ClusterNode* cluster) { cluster_ = cluster; }
+  ClusterNode* cluster() const { return cluster_; }
+  // Sends |stanza| to the sessions of |to| on other cluster nodes (nothing
+  // without a cluster).
+  void forward_live(const protocol::Jid& to, const protocol::Element& stanza);
+  // A stanza another node forwarded for the local |to|: to the local
+  // sessions only, as that node's router would have delivered it.
+  void deliver_from_cluster(const protocol::Jid& to, const protocol::Element& stanza);
   // Counts the stanza errors bounce() generates into |metrics| (may be
   // null: nothing is counted).
   void set_metrics(Metrics* metrics) { metrics_ = metrics; }
@@ -65,14 +76,14 @@ class Router {
   void route_from_client(Session& origin, std::unique_ptr<protocol::Element> stanza);
 
   // A stanza the server itself sends to a local entity (roster pushes,
-  // presence on behalf of a contact). Undeliverable ones are dropped.
+  // presence on behalf of a contact), on this node and, in a cluster, on
+  // the others. Undeliverable ones are dropped.
   void deliver_to_local(const protocol::Jid& to, const protocol::Element& stanza);
 
   // Sends the error reply for |stanza| to |origin| (or routes it, when the
   // origin is gone), with |app_specific| (may be null) as the error's
   // application-specific child. Never answers an error with an error.
-  void bounce(Session* origin, const protocol::Element& stanza,
-              protocol::StanzaCondition condition,
+  void bounce(Session* origin, const protocol::Element& stanza, protocol::StanzaCondition condition,
               std::unique_ptr<protocol::Element> app_specific = nullptr);
 
   // Replies to an IQ: |reply| gets type/id/to/from set from |request|.
@@ -119,6 +130,7 @@ class Router {
   ModuleRegistry& modules_;
   PresenceManager* presence_ = nullptr;
   DeliveryQueue* delivery_ = nullptr;
+  ClusterNode* cluster_ = nullptr;
   Metrics* metrics_ = nullptr;
   SendLimits limits_;
   std::function<uint64_t()> clock_;

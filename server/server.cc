@@ -12,6 +12,9 @@
 #include <filesystem>
 
 #include "server/c2s_session.h"
+#include "server/cluster/cluster_node.h"
+#include "server/cluster/kv_account_store.h"
+#include "server/cluster/nats_link.h"
 #include "server/log.h"
 #include "server/metrics_endpoint.h"
 #include "server/modules/modules.h"
@@ -130,6 +133,10 @@ Server::~Server() {
   for (C2sSession* s : retired_) delete s;
   retired_.clear();
   if (delivery_) delivery_->flush();
+  // The node leaves the directory, then the link closes (no NATS callback
+  // runs after it); both refer to the delivery queue.
+  cluster_.reset();
+  nats_.reset();
   delivery_.reset();
   push_.reset();
   stall_timer_.reset();
@@ -214,6 +221,19 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     return nullptr;
   }
   s->accounts_ = std::move(accounts);
+  if (!c.cluster.empty()) {
+    // docs/cluster.md §3: accounts live in the replicated bucket so a user
+    // logs in on any node; the local LMDB keeps the node's queue.
+    NatsLinkConfig nc;
+    nc.urls = c.cluster;
+    nc.node_id = c.node_id;
+    nc.replicas = static_cast<int>(c.cluster_replicas);
+    nc.dead_after_ms = c.cluster_dead_after_ms;
+    nc.publish_timeout_ms = c.cluster_publish_timeout_ms;
+    s->nats_ = NatsLink::open(s->loop_, nc, error);
+    if (!s->nats_) return nullptr;
+    s->accounts_ = std::make_unique<KvAccountStore>(s->nats_->accounts_kv());
+  }
   s->rosters_ = std::move(rosters);
   s->messages_ = std::move(messages);
   s->keys_ = std::move(keys);
@@ -271,8 +291,23 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
   s->delivery_->set_push(s->push_.get());
   s->stall_timer_ = std::make_unique<net::Timer>(s->loop_, [self] { self->check_stalls(); });
   // RFC 6121 §4.2 / spec/delivery.md §4: the backlog follows initial presence.
-  s->presence_->set_initial_presence_hook(
-      [self](Session& session) { self->delivery_->deliver_backlog(session); });
+  if (s->nats_) {
+    ClusterTimings timings;
+    timings.heartbeat_ms = c.cluster_heartbeat_ms;
+    timings.dead_after_ms = c.cluster_dead_after_ms;
+    s->cluster_ =
+        std::make_unique<ClusterNode>(s->loop_, *s->nats_, *s->router_, *s->delivery_, timings);
+    s->cluster_->set_push(s->push_.get());
+    s->router_->set_cluster(s->cluster_.get());
+    s->sessions_.set_observer(
+        [self](const std::string& user) { self->cluster_->sessions_changed(user); });
+  }
+  s->presence_->set_initial_presence_hook([self](Session& session) {
+    // docs/cluster.md §4: what waits in the offline stream joins the
+    // local queue first, so the backlog has it between its markers.
+    if (self->cluster_) self->cluster_->before_backlog(session.jid().local());
+    self->delivery_->deliver_backlog(session);
+  });
   s->roster_->install(s->modules_);
   install_disco(s->modules_, *s->router_);
   install_ping(s->modules_, *s->router_);
@@ -336,6 +371,8 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     }
     XD_INFO("metrics on http://%s/metrics", s->metrics_endpoint_->local_address().c_str());
   }
+
+  if (s->cluster_ && !s->cluster_->start(error)) return nullptr;
 
   s->sigterm_ =
       std::make_unique<net::SignalWatcher>(s->loop_, SIGTERM, [self] { self->shutdown(); });

@@ -35,7 +35,9 @@
 namespace xd::server {
 
 class C2sSession;
+class ClusterNode;
 class LmdbEnv;
+class NatsLink;
 class MetricsEndpoint;
 
 // Per-IP counters of events within an hour (failed logins, registrations),
@@ -97,6 +99,7 @@ class Server final : private net::NetLoop::PrepareHook {
   Router& router() { return *router_; }
   DeliveryQueue& delivery() { return *delivery_; }
   DeliveryQueue* delivery_if_any() { return delivery_.get(); }
+  ClusterNode* cluster() { return cluster_.get(); }
   bool shutting_down() const { return shutting_down_; }
   // Wall-clock start of this process (resumption windows after a restart).
   uint64_t started_wall_ms() const { return started_wall_ms_; }
@@ -156,6 +159,10 @@ class Server final : private net::NetLoop::PrepareHook {
   std::unique_ptr<RosterService> roster_;
   std::unique_ptr<PresenceManager> presence_;
   std::unique_ptr<DeliveryQueue> delivery_;
+  // A cluster node's link to NATS and its routing (docs/cluster.md); null
+  // for a single node.
+  std::unique_ptr<NatsLink> nats_;
+  std::unique_ptr<ClusterNode> cluster_;
   std::unique_ptr<PushNotifier> push_;
   std::unordered_set<C2sSession*> stall_watch_;
   std::unique_ptr<net::Timer> stall_timer_;

@@ -14,6 +14,7 @@ Session* SessionTable::add(Session* session) {
   }
   list.push_back(session);
   ++total_;
+  if (observer_) observer_(session->jid().local());
   return nullptr;
 }
 
@@ -26,6 +27,7 @@ void SessionTable::remove(Session* session) {
   list.erase(pos);
   --total_;
   if (list.empty()) by_bare_.erase(it);
+  if (observer_) observer_(session->jid().local());
 }
 
 Session* SessionTable::find(const protocol::Jid& full) const {

@@ -3,6 +3,7 @@
 // the same calls later. Never owns sessions; never does I/O.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,8 +28,14 @@ class SessionTable {
   const std::vector<Session*>& resources(const protocol::Jid& bare) const;
   size_t count(const protocol::Jid& bare) const { return resources(bare).size(); }
   size_t total() const { return total_; }
+  // Called with the account's localpart after every add or remove that
+  // changed the table (the cluster directory follows it).
+  void set_observer(std::function<void(const std::string& user)> observer) {
+    observer_ = std::move(observer);
+  }
 
  private:
+  std::function<void(const std::string& user)> observer_;
   std::unordered_map<std::string, std::vector<Session*>> by_bare_;
   size_t total_ = 0;
 };

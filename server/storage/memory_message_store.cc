@@ -74,6 +74,14 @@ StorageError MemoryMessageStore::has_dedupe(std::string_view dedupe_key, bool& f
   return StorageError::kOk;
 }
 
+StorageError MemoryMessageStore::queued_users(std::vector<std::string>& out) {
+  out.clear();
+  for (const auto& [user, queue] : queues_) {
+    if (!queue.empty()) out.push_back(user);
+  }
+  return StorageError::kOk;
+}
+
 StorageError MemoryMessageStore::clear(std::string_view user) {
   if (auto it = queues_.find(user); it != queues_.end()) queues_.erase(it);
   return StorageError::kOk;

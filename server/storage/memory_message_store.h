@@ -22,6 +22,7 @@ class MemoryMessageStore final : public MessageStore {
   StorageError count(std::string_view user, size_t& out) override;
   StorageError count_all(size_t& out) override;
   StorageError has_dedupe(std::string_view dedupe_key, bool& found) override;
+  StorageError queued_users(std::vector<std::string>& out) override;
   StorageError clear(std::string_view user) override;
   StorageError get_sm(std::string_view id, SmRecord& out) override;
   StorageError prune_sm(uint64_t before_ms, size_t& removed) override;

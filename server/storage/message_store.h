@@ -128,6 +128,9 @@ class MessageStore {
   // data only). A key aged out by the next commit may still be found;
   // callers use a hit only to take the slow, committed path.
   virtual StorageError has_dedupe(std::string_view dedupe_key, bool& found) = 0;
+  // Replaces |out| with every user that has a queued entry (a cluster
+  // node hands these queues back at start; docs/cluster.md §4). A scan.
+  virtual StorageError queued_users(std::vector<std::string>& out) = 0;
   // Deletes |user|'s whole queue (account removal).
   virtual StorageError clear(std::string_view user) = 0;
 

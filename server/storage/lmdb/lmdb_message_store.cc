@@ -257,6 +257,20 @@ StorageError LmdbMessageStore::count_all(size_t& out) {
   return e;
 }
 
+StorageError LmdbMessageStore::queued_users(std::vector<std::string>& out) {
+  out.clear();
+  return env_.read([&](LmdbTxn& txn) {
+    out.clear();
+    // Keys are user NUL seq(8): one user's keys are adjacent.
+    return txn.scan(dbs_.queue, {}, [&](std::string_view key, std::string_view) {
+      if (key.size() < 9 || key[key.size() - 9] != '\0') return StorageError::kOk;
+      std::string_view user = key.substr(0, key.size() - 9);
+      if (out.empty() || out.back() != user) out.emplace_back(user);
+      return StorageError::kOk;
+    });
+  });
+}
+
 StorageError LmdbMessageStore::clear(std::string_view user) {
   if (validate_username(user) != StorageError::kOk) return StorageError::kOk;
   size_t deleted = 0;

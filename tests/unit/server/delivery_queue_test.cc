@@ -831,6 +831,90 @@ TEST_SUITE("delivery_queue") {
     w.finish();
   }
 
+  TEST_CASE(
+      "accept_remote: stored, handed over, the first stamp kept, done(true) after the commit") {
+    World w;
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    std::vector<bool> done;
+    DeliveryQueue::RemoteAccept how;
+    how.stamp_ms = 1700000000123;
+    how.done = [&](bool safe) { done.push_back(safe); };
+    w.queue->accept_remote(jid("bob@example.com"),
+                           chat("alice@example.com/phone", "bob@example.com", "far"),
+                           std::move(how));
+    CHECK(done.empty());  // not before the commit
+    CHECK(bob.queued.empty());
+    w.iterate();
+    REQUIRE(done.size() == 1);
+    CHECK(done[0]);
+    REQUIRE(bob.queued.size() == 1);
+    CHECK(bob.queued[0].stamp_ms == 1700000000123);
+    CHECK(xml_of(bob.queued[0]).find("far") != std::string::npos);
+    CHECK(w.queued_for("bob") == 1);
+    w.finish();
+  }
+
+  TEST_CASE("accept_remote queue_only: stored without a hand-over; the backlog brings it") {
+    World w;  // early delivery on: queue_only must still wait for the backlog
+    QueueSession& bob = w.online("bob@example.com/laptop");
+    int safe = 0;
+    for (const char* body : {"o1", "o2"}) {
+      DeliveryQueue::RemoteAccept how;
+      how.stamp_ms = 1000;
+      how.queue_only = true;
+      how.done = [&](bool ok) { safe += ok; };
+      w.queue->accept_remote(jid("bob@example.com"),
+                             chat("alice@example.com/phone", "bob@example.com", body),
+                             std::move(how));
+    }
+    CHECK(w.queue->flush() == StorageError::kOk);
+    CHECK(safe == 2);
+    CHECK(bob.queued.empty());
+    CHECK(w.queued_for("bob") == 2);
+    w.queue->deliver_backlog(bob);
+    REQUIRE(bob.queued.size() == 2);
+    CHECK(xml_of(bob.queued[0]).find("o1") != std::string::npos);
+    CHECK(xml_of(bob.queued[1]).find("o2") != std::string::npos);
+    CHECK(bob.log.front() == "stanza");  // the start marker first
+    w.finish();
+  }
+
+  TEST_CASE("accept_remote: a commit that fails reports done(false)") {
+    World w;
+    w.online("bob@example.com/laptop");
+    w.store.fail_next_commit(StorageError::kFull);
+    std::vector<bool> done;
+    DeliveryQueue::RemoteAccept how;
+    how.done = [&](bool safe) { done.push_back(safe); };
+    w.queue->accept_remote(jid("bob@example.com"),
+                           chat("alice@example.com/phone", "bob@example.com", "x"), std::move(how));
+    w.iterate();
+    REQUIRE(done.size() == 1);
+    CHECK_FALSE(done[0]);
+    w.finish();
+  }
+
+  TEST_CASE("drop() removes an entry at the next commit without counting it delivered") {
+    World w;
+    Metrics metrics;
+    w.queue->set_metrics(&metrics);
+    w.queue->accept(nullptr, jid("bob@example.com"), chat("example.com", "bob@example.com", "x"));
+    w.iterate();
+    std::vector<QueuedStanza> q;
+    REQUIRE(w.store.load("bob", 0, 10, q) == StorageError::kOk);
+    REQUIRE(q.size() == 1);
+    std::vector<std::string> users;
+    REQUIRE(w.store.queued_users(users) == StorageError::kOk);
+    CHECK(users == std::vector<std::string>{"bob"});
+    w.queue->drop("bob", q[0].seq);
+    w.iterate();
+    CHECK(w.queued_for("bob") == 0);
+    CHECK(metrics.messages_delivered == 0);
+    REQUIRE(w.store.queued_users(users) == StorageError::kOk);
+    CHECK(users.empty());
+    w.finish();
+  }
+
   TEST_CASE("forget(origin): no ack release for a session that went away") {
     World w;
     QueueSession& alice = w.online("alice@example.com/phone");

@@ -654,6 +654,23 @@ TEST_SUITE("storage.message_store") {
     CHECK(count_of(b.store(), "ab") == 1);
   }
 
+  TEST_CASE_TEMPLATE("queued_users: each user with an entry once, prefixes kept apart", B,
+                     MemoryBackend, LmdbBackend) {
+    B b;
+    MessageStore& s = b.store();
+    std::vector<std::string> users;
+    REQUIRE(s.queued_users(users) == StorageError::kOk);
+    CHECK(users.empty());
+    for (const char* user : {"a", "ab", "a", "b", "ab"})
+      REQUIRE(store_one(s, user) == Result::kStored);
+    REQUIRE(s.queued_users(users) == StorageError::kOk);
+    CHECK(users == std::vector<std::string>{"a", "ab", "b"});
+    REQUIRE(s.clear("ab") == StorageError::kOk);
+    b.reopen();
+    REQUIRE(b.store().queued_users(users) == StorageError::kOk);
+    CHECK(users == std::vector<std::string>{"a", "b"});
+  }
+
   TEST_CASE("LMDB: counts are rebuilt lazily after reopening") {
     LmdbBackend b;
     QueuePolicy policy;

@@ -1,0 +1,650 @@
+// ClusterNode: the directory replica, the hand-offs and their acks.
+#include "server/cluster/cluster_node.h"
+
+#include <algorithm>
+#include <random>
+
+#include "server/delivery_queue.h"
+#include "server/log.h"
+#include "server/push_notifier.h"
+#include "server/router.h"
+#include "server/session.h"
+#include "server/stored_stanza.h"
+
+namespace xd::server {
+
+namespace {
+
+constexpr const char* kToHeader = "Xd-To";
+constexpr const char* kStampHeader = "Xd-Stamp";
+// A user's offline stream is read in one login at most this deep; the
+// rest stays for the next read (the per-account quota bounds it anyway).
+constexpr size_t kMaxPull = 20000;
+
+std::string header(natsMsg* m, const char* name) {
+  const char* v = nullptr;
+  if (natsMsgHeader_Get(m, name, &v) != NATS_OK || !v) return {};
+  return v;
+}
+
+std::string_view body(natsMsg* m) {
+  return {natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))};
+}
+
+uint64_t stream_seq(natsMsg* m) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, m) != NATS_OK) return 0;
+  const uint64_t seq = meta->Sequence.Stream;
+  jsMsgMetaData_Destroy(meta);
+  return seq;
+}
+
+std::string random_epoch() {
+  std::random_device rd;
+  std::uniform_int_distribution<uint64_t> d;
+  return hex_token(std::to_string(d(rd)));
+}
+
+}  // namespace
+
+using protocol::Element;
+using protocol::Jid;
+
+ClusterNode::ClusterNode(net::NetLoop& loop, NatsLink& link, Router& router,
+                         DeliveryQueue& delivery, ClusterTimings timings)
+    : loop_(loop),
+      link_(link),
+      router_(router),
+      delivery_(delivery),
+      timings_(timings),
+      epoch_(random_epoch()) {}
+
+ClusterNode::~ClusterNode() {
+  if (scheduled_) loop_.unschedule(*this);
+  // Senders still waiting learn nothing more: their acks stay held and
+  // their streams end with the process (the hand-off may or may not have
+  // been stored; the client resends what was never acknowledged).
+}
+
+std::string ClusterNode::offline_subject(const std::string& user) const {
+  return "xd.offline." + hex_token(user);
+}
+
+bool ClusterNode::start(std::string& error) {
+  const std::string& self = link_.node_id();
+  // Entries an earlier run of this node left behind (it was killed): no
+  // session of them exists any more.
+  kvKeysList keys{};
+  natsStatus s = kvStore_Keys(&keys, link_.sessions_kv(), nullptr);
+  if (s == NATS_OK) {
+    const std::string suffix = "." + self;
+    for (int i = 0; i < keys.Count; ++i) {
+      std::string_view k = keys.Keys[i];
+      if (k.size() > suffix.size() && k.substr(k.size() - suffix.size()) == suffix) {
+        kvStore_Delete(link_.sessions_kv(), keys.Keys[i]);
+      }
+    }
+    kvKeysList_Destroy(&keys);
+  } else if (s != NATS_NOT_FOUND) {
+    error = std::string("cluster: cannot read the session directory: ") + natsStatus_GetText(s);
+    return false;
+  }
+  // Whatever the local queue holds belongs to users connected nowhere here.
+  std::vector<std::string> users;
+  if (delivery_.store().queued_users(users) == StorageError::kOk) {
+    for (const std::string& u : users) evict(u);
+    if (!users.empty()) XD_INFO("cluster: handing back the queues of %zu users", users.size());
+  }
+  // Heartbeats are read as they are published (core NATS on the bucket's
+  // subjects): liveness needs the latest beat, not the bucket's history,
+  // and a watcher's consumer may stall for seconds while it resets.
+  if (link_.subscribe(std::string("$KV.") + kNodesBucket + ".*", [this](const NatsMsgPtr& m) {
+        KvChange c;
+        const std::string subject = natsMsg_GetSubject(m.get());
+        c.key = subject.substr(subject.rfind('.') + 1);
+        c.value = std::string(body(m.get()));
+        c.deleted = !header(m.get(), "KV-Operation").empty();
+        on_nodes_change(c);
+      }) == 0) {
+    error = "cluster: cannot subscribe to the heartbeats";
+    return false;
+  }
+  link_.watch(
+      link_.sessions_kv(), [this](const KvChange& c) { on_sessions_change(c); }, [] {});
+  if (!consume_routes()) {
+    error = "cluster: cannot consume xd.route." + self;
+    return false;
+  }
+  if (link_.subscribe("xd.live." + self, [this](const NatsMsgPtr& m) { on_live(m.get()); }) == 0) {
+    error = "cluster: cannot subscribe to xd.live." + self;
+    return false;
+  }
+  heartbeat_timer_ = std::make_unique<net::Timer>(loop_, [this] { heartbeat(); });
+  heartbeat_timer_->start_repeating(0, static_cast<uint64_t>(timings_.heartbeat_ms));
+  heartbeat_timer_->unref();
+  XD_INFO("cluster: node %s (epoch %s) joined via %s", self.c_str(), epoch_.c_str(),
+          link_.config().urls.c_str());
+  return true;
+}
+
+bool ClusterNode::consume_routes() {
+  const std::string& self = link_.node_id();
+  if (route_sub_) link_.unsubscribe(route_sub_);
+  route_sub_ = link_.consume(kRouteStream, "xd.route." + self, "route-" + self,
+                             [this](const NatsMsgPtr& m) { on_route(m); });
+  return route_sub_ != 0;
+}
+
+// --- Directory -------------------------------------------------------------
+
+void ClusterNode::sessions_changed(const std::string& user) {
+  dirty_.insert(user);
+  if (!scheduled_) {
+    scheduled_ = true;
+    loop_.schedule(*this);
+  }
+}
+
+void ClusterNode::on_loop_prepare() {
+  scheduled_ = false;
+  std::unordered_set<std::string> dirty = std::move(dirty_);
+  dirty_.clear();
+  for (const std::string& user : dirty) publish_entry(user);
+}
+
+void ClusterNode::publish_entry(const std::string& user) {
+  Jid bare;
+  if (Jid::from_parts(user, router_.domain().domain(), "", bare) != protocol::JidError::kOk) return;
+  std::vector<std::string> resources;
+  for (Session* s : router_.sessions().resources(bare)) resources.push_back(s->jid().resource());
+  std::sort(resources.begin(), resources.end());
+  const std::string key = hex_token(user) + "." + link_.node_id();
+  auto it = published_.find(user);
+  if (resources.empty()) {
+    if (it != published_.end()) {
+      link_.kv_delete_async(kSessionsBucket, key);
+      published_.erase(it);
+    }
+    if (auto w = wake_subs_.find(user); w != wake_subs_.end()) {
+      link_.unsubscribe(w->second);
+      wake_subs_.erase(w);
+    }
+    // The user's last session here ended: what the local queue still holds
+    // for them goes where any node can read it.
+    evict(user);
+    return;
+  }
+  ensure_wake(user);
+  if (it != published_.end() && it->second == resources) return;
+  std::string value = epoch_;
+  for (const auto& r : resources) {
+    value.push_back('\n');
+    value += r;
+  }
+  link_.kv_put_async(kSessionsBucket, key, value);
+  published_[user] = std::move(resources);
+}
+
+void ClusterNode::on_sessions_change(const KvChange& c) {
+  const size_t dot = c.key.rfind('.');
+  if (dot == std::string::npos) return;
+  const std::string node = c.key.substr(dot + 1);
+  std::string user;
+  if (!unhex_token(std::string_view(c.key).substr(0, dot), user)) return;
+  if (node == link_.node_id()) {
+    // The local table is the truth here. An entry of ours deleted by
+    // another node (it took us for dead during a pause) is written again.
+    if (c.deleted && published_.erase(user)) sessions_changed(user);
+    return;
+  }
+  if (c.deleted) {
+    if (auto it = dir_.find(user); it != dir_.end()) {
+      it->second.erase(node);
+      if (it->second.empty()) dir_.erase(it);
+    }
+    return;
+  }
+  std::vector<std::string> resources;
+  size_t start = c.value.find('\n');
+  while (start != std::string::npos) {
+    size_t end = c.value.find('\n', start + 1);
+    resources.push_back(
+        c.value.substr(start + 1, end == std::string::npos ? end : end - start - 1));
+    start = end;
+  }
+  std::vector<std::string>& known = dir_[user][node];
+  Jid bare;
+  if (Jid::from_parts(user, router_.domain().domain(), "", bare) == protocol::JidError::kOk) {
+    for (const std::string& r : resources) {
+      if (std::find(known.begin(), known.end(), r) != known.end()) continue;
+      // RFC 6120 §7.7.2.2 across nodes: the resource was just bound on
+      // another node, so the session holding it here (often a hibernating
+      // one whose client reconnected elsewhere) is replaced; what it held
+      // goes back to the queue and on to the new session.
+      Jid full;
+      if (Jid::from_parts(user, bare.domain(), r, full) != protocol::JidError::kOk) continue;
+      if (Session* local = router_.sessions().find(full)) {
+        XD_INFO("cluster: %s bound on node %s: the session here is replaced", full.str().c_str(),
+                node.c_str());
+        router_.sessions().remove(local);
+        local->kick(protocol::StreamCondition::kConflict, "resource bound on another node");
+      }
+    }
+  }
+  known = std::move(resources);
+}
+
+void ClusterNode::on_nodes_change(const KvChange& c) {
+  if (c.deleted) {
+    nodes_.erase(c.key);
+    return;
+  }
+  NodeState& n = nodes_[c.key];
+  n.last_seen_ms = loop_.now_ms();
+  n.epoch = c.value;
+}
+
+bool ClusterNode::node_live(const std::string& node) const {
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return false;
+  return loop_.now_ms() <= it->second.last_seen_ms + static_cast<uint64_t>(timings_.dead_after_ms);
+}
+
+void ClusterNode::heartbeat() {
+  link_.kv_put_async(kNodesBucket, link_.node_id(), epoch_);
+  const uint64_t tick = loop_.now_ms();
+  const uint64_t gap = last_beat_ms_ ? tick - last_beat_ms_ : 0;
+  last_beat_ms_ = tick;
+  if (gap > 2 * static_cast<uint64_t>(timings_.heartbeat_ms)) {
+    // This loop was held up (a blocking call waited for a stream without
+    // a leader): the beats of the others wait unread in the mailbox, so
+    // their silence says nothing. Everyone gets the benefit of the doubt.
+    for (auto& [node, state] : nodes_) state.last_seen_ms = tick;
+    return;
+  }
+  // Nodes silent for dead_after_ms are gone: their sessions leave the
+  // replica, and the live node with the smallest id deletes their entries
+  // (any node could; one is enough).
+  std::vector<std::string> dead;
+  std::string smallest = link_.node_id();
+  for (const auto& [node, state] : nodes_) {
+    if (node == link_.node_id()) continue;
+    if (node_live(node)) {
+      smallest = std::min(smallest, node);
+    } else {
+      dead.push_back(node);
+    }
+  }
+  const bool janitor = smallest == link_.node_id();
+  for (auto it = dir_.begin(); it != dir_.end();) {
+    for (const std::string& node : dead) {
+      if (it->second.erase(node) && janitor) {
+        link_.kv_delete_async(kSessionsBucket, hex_token(it->first) + "." + node);
+      }
+    }
+    it = it->second.empty() ? dir_.erase(it) : std::next(it);
+  }
+  const uint64_t now = loop_.now_ms();
+  for (const std::string& node : dead) {
+    if (!nodes_.erase(node)) continue;
+    XD_WARN("cluster: node %s is silent: its sessions are dropped", node.c_str());
+    if (janitor) {
+      take_over(node);
+      redrain_[node] = now + static_cast<uint64_t>(timings_.dead_after_ms);
+    }
+  }
+  for (auto it = redrain_.begin(); it != redrain_.end();) {
+    if (it->second > now || nodes_.count(it->first)) {
+      // Not yet, or the node is back (it drains its own subject).
+      it = nodes_.count(it->first) ? redrain_.erase(it) : std::next(it);
+      continue;
+    }
+    const std::string node = it->first;
+    it = redrain_.erase(it);
+    take_over(node);
+  }
+  // A node taken for dead by the others (a long pause) lost its consumer:
+  // it makes a new one. Checked every few beats (one API request).
+  if (++beats_ % 8 == 0) {
+    bool known = false;
+    if (!link_.consumer_exists(kRouteStream, "route-" + link_.node_id(), known) && known) {
+      XD_WARN("cluster: this node's route consumer was removed; subscribing again");
+      consume_routes();
+    }
+  }
+  for (auto it = repull_.begin(); it != repull_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    const std::string user = it->first;
+    it = repull_.erase(it);
+    on_wake(user);
+  }
+}
+
+std::vector<std::string> ClusterNode::remote_nodes(const std::string& user) const {
+  std::vector<std::string> out;
+  auto it = dir_.find(user);
+  if (it == dir_.end()) return out;
+  for (const auto& [node, resources] : it->second) {
+    if (!resources.empty() && node_live(node)) out.push_back(node);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string ClusterNode::remote_node_of(const Jid& full) const {
+  auto it = dir_.find(full.local());
+  if (it == dir_.end()) return {};
+  for (const auto& [node, resources] : it->second) {
+    if (!node_live(node)) continue;
+    if (std::find(resources.begin(), resources.end(), full.resource()) != resources.end()) {
+      return node;
+    }
+  }
+  return {};
+}
+
+// --- Routing ---------------------------------------------------------------
+
+void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<Element> m,
+                               bool local) {
+  const std::string user = to.local();
+  const std::vector<std::string> nodes = remote_nodes(user);
+  std::string data;
+  if (!encode_stored(*m, router_.domain().domain(), data)) {
+    if (origin) router_.bounce(origin, *m, protocol::StanzaCondition::kInternalServerError);
+    return;
+  }
+  const uint64_t stamp = wall_clock_ms();
+  if (nodes.empty() && local) {
+    delivery_.accept(origin, to, std::move(m));
+    return;
+  }
+  XD_DEBUG("cluster: message for %s: %s%zu other nodes%s", user.c_str(), local ? "here, " : "",
+           nodes.size(), nodes.empty() ? ", offline stream" : "");
+  const uint64_t id = next_hold_++;
+  Hold& h = holds_[id];
+  h.origin = origin;
+  h.token = origin ? origin->hold_ack() : 0;
+  h.element = local ? m->clone() : std::move(m);
+  h.waiting = nodes.empty() ? 1 : static_cast<int>(nodes.size());
+  if (local) delivery_.accept(origin, to, std::move(m));
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {kToHeader, to.str()}, {kStampHeader, std::to_string(stamp)}};
+  if (nodes.empty()) {
+    ++stats_.offline_out;
+    publish_offline(user, data, stamp, [this, id, user](bool ok) {
+      if (ok && push_) {
+        if (auto it = holds_.find(id); it != holds_.end()) {
+          push_->stored(user, *it->second.element, it->second.element->attr_or("from"));
+        }
+      }
+      hold_done(id, ok);
+    });
+    return;
+  }
+  for (const std::string& node : nodes) {
+    ++stats_.routed_out;
+    link_.publish("xd.route." + node, data, headers,
+                  [this, id](bool ok, uint64_t) { hold_done(id, ok); });
+  }
+}
+
+void ClusterNode::reroute(const Jid& to, std::string_view data, uint64_t stamp_ms,
+                          std::function<void(bool)> done) {
+  const std::vector<std::string> nodes = remote_nodes(to.local());
+  if (nodes.empty()) {
+    ++stats_.offline_out;
+    publish_offline(to.local(), data, stamp_ms, std::move(done));
+    return;
+  }
+  // Several nodes: each takes a copy; it is safe once all have it.
+  auto left = std::make_shared<size_t>(nodes.size());
+  auto all_ok = std::make_shared<bool>(true);
+  for (const std::string& node : nodes) {
+    ++stats_.routed_out;
+    link_.publish("xd.route." + node, data,
+                  {{kToHeader, to.str()}, {kStampHeader, std::to_string(stamp_ms)}},
+                  [left, all_ok, done](bool ok, uint64_t) {
+                    if (!ok) *all_ok = false;
+                    if (--*left == 0) done(*all_ok);
+                  });
+  }
+}
+
+void ClusterNode::take_over(const std::string& node) {
+  const std::string subject = "xd.route." + node;
+  // A work-queue stream allows one consumer per subject: the dead node's
+  // goes first (it makes a new one when it comes back).
+  if (!link_.delete_consumer(kRouteStream, "route-" + node)) {
+    XD_WARN("cluster: cannot remove the route consumer of %s", node.c_str());
+    return;
+  }
+  std::vector<NatsMsgPtr> msgs;
+  if (!link_.fetch_all(kRouteStream, subject, kMaxPull, msgs) || msgs.empty()) return;
+  XD_INFO("cluster: %zu hand-offs to dead node %s routed again", msgs.size(), node.c_str());
+  uint64_t last = 0;
+  for (const NatsMsgPtr& m : msgs) last = std::max(last, stream_seq(m.get()));
+  auto left = std::make_shared<size_t>(msgs.size());
+  auto all_ok = std::make_shared<bool>(true);
+  auto settle = [this, left, all_ok, subject, last](bool ok) {
+    if (!ok) *all_ok = false;
+    if (--*left > 0) return;
+    // Every message is where its user is now: off the dead node's subject.
+    // Otherwise all stay, for the next drain or the node's return (at
+    // least once).
+    if (*all_ok && last > 0) link_.purge_below(kRouteStream, subject, last + 1);
+  };
+  for (const NatsMsgPtr& m : msgs) {
+    Jid to;
+    if (Jid::parse(header(m.get(), kToHeader), to) != protocol::JidError::kOk || !to.has_local()) {
+      settle(true);  // nothing any node could deliver
+      continue;
+    }
+    const uint64_t stamp = std::strtoull(header(m.get(), kStampHeader).c_str(), nullptr, 10);
+    reroute(to, body(m.get()), stamp, settle);
+  }
+}
+
+void ClusterNode::hold_done(uint64_t id, bool ok) {
+  auto it = holds_.find(id);
+  if (it == holds_.end()) return;
+  Hold& h = it->second;
+  if (!ok) {
+    h.failed = true;
+    ++stats_.publish_failures;
+  }
+  if (--h.waiting > 0) return;
+  if (h.origin) {
+    if (h.failed) {
+      // spec/delivery.md §1.4: not taken, so the sender hears it and may
+      // resend (a node that did store it gives a duplicate, which the
+      // recipient's client drops by its origin-id).
+      router_.bounce(h.origin, *h.element, protocol::StanzaCondition::kResourceConstraint);
+    } else {
+      h.origin->committed(*h.element, {}, wall_clock_ms());
+    }
+    h.origin->release_ack(h.token);
+  }
+  holds_.erase(it);
+}
+
+void ClusterNode::forget(Session& session) {
+  for (auto& [id, h] : holds_) {
+    if (h.origin == &session) h.origin = nullptr;
+  }
+}
+
+void ClusterNode::publish_offline(const std::string& user, std::string_view data, uint64_t stamp_ms,
+                                  std::function<void(bool)> done) {
+  Jid bare;
+  Jid::from_parts(user, router_.domain().domain(), "", bare);
+  const std::string wake = "xd.wake." + hex_token(user);
+  link_.publish(offline_subject(user), data,
+                {{kToHeader, bare.str()}, {kStampHeader, std::to_string(stamp_ms)}},
+                [this, wake, done = std::move(done)](bool ok, uint64_t) {
+                  // Whoever holds the user right now (a login racing this
+                  // publish) reads the stream again.
+                  if (ok) link_.publish_core(wake, {});
+                  done(ok);
+                });
+}
+
+void ClusterNode::on_route(const NatsMsgPtr& msg) {
+  natsMsg* m = msg.get();
+  Jid to;
+  std::unique_ptr<Element> el = decode_stored(body(m), router_.domain().domain());
+  if (Jid::parse(header(m, kToHeader), to) != protocol::JidError::kOk || !el || !to.has_local()) {
+    // Nothing any node could deliver: taken off the stream.
+    XD_WARN("cluster: unreadable hand-off dropped");
+    natsMsg_Ack(m, nullptr);
+    return;
+  }
+  ++stats_.routed_in;
+  const uint64_t stamp = std::strtoull(header(m, kStampHeader).c_str(), nullptr, 10);
+  auto settle = [msg](bool ok) {
+    // Acknowledged only once safe here; otherwise JetStream delivers it
+    // again a second later.
+    if (ok) {
+      natsMsg_Ack(msg.get(), nullptr);
+    } else {
+      natsMsg_NakWithDelay(msg.get(), 1000, nullptr);
+    }
+  };
+  if (router_.sessions().count(to.bare()) == 0) {
+    // The user left this node since the sender looked: to the offline
+    // stream, where their next login (anywhere) reads it.
+    ++stats_.offline_out;
+    publish_offline(to.local(), body(m), stamp, settle);
+    return;
+  }
+  DeliveryQueue::RemoteAccept how;
+  how.stamp_ms = stamp;
+  how.done = settle;
+  delivery_.accept_remote(to, std::move(el), std::move(how));
+}
+
+void ClusterNode::forward_live(const Jid& to, const Element& stanza) {
+  if (!to.has_local()) return;
+  std::vector<std::string> nodes;
+  if (to.is_bare()) {
+    nodes = remote_nodes(to.local());
+  } else if (std::string n = remote_node_of(to); !n.empty()) {
+    nodes.push_back(std::move(n));
+  }
+  if (nodes.empty()) return;
+  std::string data;
+  if (!encode_stored(stanza, router_.domain().domain(), data)) return;
+  for (const std::string& node : nodes) {
+    ++stats_.live_out;
+    link_.publish_core("xd.live." + node, data, {{kToHeader, to.str()}});
+  }
+}
+
+void ClusterNode::on_live(natsMsg* m) {
+  Jid to;
+  if (Jid::parse(header(m, kToHeader), to) != protocol::JidError::kOk) return;
+  std::unique_ptr<Element> el = decode_stored(body(m), router_.domain().domain());
+  if (!el) return;
+  ++stats_.live_in;
+  router_.deliver_from_cluster(to, *el);
+}
+
+// --- Offline stream, login and eviction ------------------------------------
+
+void ClusterNode::ensure_wake(const std::string& user) {
+  if (wake_subs_.count(user)) return;
+  const uint64_t id = link_.subscribe("xd.wake." + hex_token(user),
+                                      [this, user](const NatsMsgPtr&) { on_wake(user); });
+  if (id) wake_subs_[user] = id;
+}
+
+void ClusterNode::on_wake(const std::string& user) {
+  Jid bare;
+  if (Jid::from_parts(user, router_.domain().domain(), "", bare) != protocol::JidError::kOk) return;
+  if (router_.sessions().count(bare) == 0) return;
+  pull_offline(user, /*queue_only=*/false);
+}
+
+void ClusterNode::before_backlog(const std::string& user) {
+  // Senders route here once they see the entry; until then they may still
+  // use the offline stream, and the wake-up subscription catches those.
+  ensure_wake(user);
+  link_.flush();
+  publish_entry(user);
+  pull_offline(user, /*queue_only=*/true);
+  repull_[user] = loop_.now_ms() + 2 * static_cast<uint64_t>(timings_.heartbeat_ms);
+}
+
+size_t ClusterNode::pull_offline(const std::string& user, bool queue_only) {
+  const std::string subject = offline_subject(user);
+  std::vector<NatsMsgPtr> msgs;
+  if (!link_.fetch_all(kOfflineStream, subject, kMaxPull, msgs)) return 0;
+  XD_DEBUG("cluster: %zu offline messages of %s read%s", msgs.size(), user.c_str(),
+           queue_only ? " for the backlog" : "");
+  if (msgs.empty()) return 0;
+  uint64_t last = 0;
+  auto safe = std::make_shared<size_t>(0);
+  for (const NatsMsgPtr& m : msgs) {
+    last = std::max(last, stream_seq(m.get()));
+    Jid to;
+    std::unique_ptr<Element> el = decode_stored(body(m.get()), router_.domain().domain());
+    if (Jid::parse(header(m.get(), kToHeader), to) != protocol::JidError::kOk || !el ||
+        to.local() != user) {
+      ++*safe;  // unreadable: nothing to keep it for
+      continue;
+    }
+    DeliveryQueue::RemoteAccept how;
+    how.stamp_ms = std::strtoull(header(m.get(), kStampHeader).c_str(), nullptr, 10);
+    how.queue_only = queue_only;
+    how.done = [safe](bool ok) {
+      if (ok) ++*safe;
+    };
+    delivery_.accept_remote(to, std::move(el), std::move(how));
+  }
+  // The local commit first, then the purge: a crash between them repeats
+  // the messages (at least once), never loses them.
+  delivery_.flush();
+  stats_.offline_in += msgs.size();
+  if (*safe == msgs.size() && last > 0) {
+    link_.purge_below(kOfflineStream, subject, last + 1);
+  } else {
+    XD_WARN(
+        "cluster: %zu of %zu offline messages of a user were not stored here; kept in the "
+        "stream",
+        msgs.size() - *safe, msgs.size());
+  }
+  return msgs.size();
+}
+
+void ClusterNode::evict(const std::string& user) {
+  if (evicting_.count(user)) return;
+  std::vector<QueuedStanza> entries;
+  uint64_t after = 0;
+  for (;;) {
+    std::vector<QueuedStanza> slice;
+    if (delivery_.store().load(user, after, 1000, slice) != StorageError::kOk || slice.empty()) {
+      break;
+    }
+    after = slice.back().seq;
+    for (auto& q : slice) entries.push_back(std::move(q));
+    if (slice.size() < 1000) break;
+  }
+  if (entries.empty()) return;
+  evicting_.insert(user);
+  auto left = std::make_shared<size_t>(entries.size());
+  for (const QueuedStanza& q : entries) {
+    ++stats_.evicted;
+    const uint64_t seq = q.seq;
+    publish_offline(user, q.data, q.stamp_ms, [this, user, seq, left](bool ok) {
+      // Only what the stream took leaves the local queue; the rest stays
+      // and is handed back at the next eviction or restart.
+      if (ok) delivery_.drop(user, seq);
+      if (--*left == 0) evicting_.erase(user);
+    });
+  }
+}
+
+}  // namespace xd::server

@@ -1,0 +1,166 @@
+// One xmppd node of a cluster (architecture.md §6, docs/cluster.md): the
+// session directory (who is connected on which node, in the KV bucket
+// xd_sessions, with node heartbeats in xd_nodes), and the hand-offs between
+// nodes. A storable message for a user connected elsewhere is published to
+// that node's subject on the XD_ROUTE stream; one for a user connected
+// nowhere goes to the user's subject on XD_OFFLINE; the sender's ack waits
+// for JetStream's. A node commits what it takes from XD_ROUTE to its own
+// queue before acknowledging it, pulls a user's XD_OFFLINE messages into
+// its queue at login, and hands a user's queue back to XD_OFFLINE when the
+// user's last session on it ends. Presence, IQs and unstored messages go
+// at most once over core NATS. Single-threaded on the loop (NatsLink
+// brings every NATS event there); never parses client input.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "net/net_loop.h"
+#include "net/timer.h"
+#include "protocol/jid/jid.h"
+#include "protocol/xml/element.h"
+#include "server/cluster/nats_link.h"
+
+namespace xd::server {
+
+class DeliveryQueue;
+class PushNotifier;
+class Router;
+class Session;
+class SessionTable;
+
+struct ClusterTimings {
+  int64_t heartbeat_ms = 1000;
+  int64_t dead_after_ms = 5000;
+};
+
+class ClusterNode final : private net::NetLoop::PrepareHook {
+ public:
+  ClusterNode(net::NetLoop& loop, NatsLink& link, Router& router, DeliveryQueue& delivery,
+              ClusterTimings timings);
+  ~ClusterNode() override;
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  // Clears this node's directory entries left by an earlier run, hands the
+  // local queues back to XD_OFFLINE (nobody is connected here yet), starts
+  // the heartbeat, the directory watchers and the XD_ROUTE consumer.
+  bool start(std::string& error);
+
+  void set_push(PushNotifier* push) { push_ = push; }
+
+  // --- Directory ----------------------------------------------------------
+  // The local session table changed for the account |user| (enforced
+  // localpart); the directory entry is rewritten at the end of the loop
+  // iteration.
+  void sessions_changed(const std::string& user);
+  // Live nodes other than this one where |user| has sessions.
+  std::vector<std::string> remote_nodes(const std::string& user) const;
+  // The live node other than this one where |full| is bound, or empty.
+  std::string remote_node_of(const protocol::Jid& full) const;
+  bool online_elsewhere(const std::string& user) const { return !remote_nodes(user).empty(); }
+
+  // --- Routing ------------------------------------------------------------
+  // A storable message from |origin| to the existing account |to|: given
+  // to the local queue when |local| (the user has sessions here), and
+  // handed to every other node where the user is, or to the offline stream
+  // when the user is nowhere.
+  void route_stored(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m,
+                    bool local);
+  // Sends |stanza| for |to| to the other nodes where |to| is connected
+  // (presence, IQs, unstored messages; at most once).
+  void forward_live(const protocol::Jid& to, const protocol::Element& stanza);
+
+  // A login on this node is about to get its backlog: first the user's
+  // offline stream is moved into the local queue (blocking round trips).
+  void before_backlog(const std::string& user);
+  // |session| is going away: pending hand-offs stop referring to it.
+  void forget(Session& session);
+
+  // Counters for the log and tests.
+  struct Stats {
+    uint64_t routed_out = 0, routed_in = 0, offline_out = 0, offline_in = 0, evicted = 0,
+             live_out = 0, live_in = 0, publish_failures = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct NodeState {
+    uint64_t last_seen_ms = 0;  // loop clock of the last heartbeat seen
+    std::string epoch;
+  };
+  struct Hold {
+    Session* origin = nullptr;
+    uint64_t token = 0;
+    std::unique_ptr<protocol::Element> element;  // for an error reply
+    int waiting = 0;
+    bool failed = false;
+  };
+
+  void on_loop_prepare() override;
+  void heartbeat();
+  bool node_live(const std::string& node) const;
+  void on_sessions_change(const KvChange& c);
+  void on_nodes_change(const KvChange& c);
+  void on_route(const NatsMsgPtr& msg);
+  bool consume_routes();
+  // The janitor's part when |node| died: its consumer goes, and what waits
+  // on its XD_ROUTE subject is routed again (where the users are now, or
+  // to the offline stream).
+  void take_over(const std::string& node);
+  // A stored entry for |to| (in stored form) sent where |to| is now: the
+  // nodes hosting it, else the offline stream. |done(ok)| on the loop.
+  void reroute(const protocol::Jid& to, std::string_view data, uint64_t stamp_ms,
+               std::function<void(bool)> done);
+  void on_live(natsMsg* msg);
+  void on_wake(const std::string& user);
+  // Publishes one stored entry to XD_OFFLINE; |done(ok)| on the loop.
+  void publish_offline(const std::string& user, std::string_view data, uint64_t stamp_ms,
+                       std::function<void(bool)> done);
+  // Hands |user|'s local queue to XD_OFFLINE.
+  void evict(const std::string& user);
+  // Moves |user|'s offline stream into the local queue; |queue_only| as in
+  // DeliveryQueue::RemoteAccept. Returns how many were moved.
+  size_t pull_offline(const std::string& user, bool queue_only);
+  void publish_entry(const std::string& user);
+  void ensure_wake(const std::string& user);
+  void hold_done(uint64_t hold, bool ok);
+  std::string offline_subject(const std::string& user) const;
+
+  net::NetLoop& loop_;
+  NatsLink& link_;
+  Router& router_;
+  DeliveryQueue& delivery_;
+  ClusterTimings timings_;
+  PushNotifier* push_ = nullptr;
+  std::string epoch_;  // this run of the node
+  std::unique_ptr<net::Timer> heartbeat_timer_;
+  // The directory replica: user -> node -> resources there.
+  std::unordered_map<std::string, std::unordered_map<std::string, std::vector<std::string>>> dir_;
+  std::unordered_map<std::string, NodeState> nodes_;
+  // What this node last wrote for a user (its resources), to skip rewrites.
+  std::unordered_map<std::string, std::vector<std::string>> published_;
+  std::unordered_set<std::string> dirty_;
+  std::unordered_map<std::string, uint64_t> wake_subs_;  // user -> subscription
+  std::unordered_set<std::string> evicting_;
+  // Logins whose offline stream is read once more a little later: a
+  // wake-up published on another NATS server before this node's interest
+  // reached it is lost, the stream is not.
+  std::unordered_map<std::string, uint64_t> repull_;
+  // Dead nodes whose route subject is drained once more at the given time
+  // (a sender may have published to it before it saw the death).
+  std::unordered_map<std::string, uint64_t> redrain_;
+  uint64_t route_sub_ = 0;
+  uint64_t beats_ = 0;
+  uint64_t last_beat_ms_ = 0;  // loop clock of the previous heartbeat() tick
+  std::unordered_map<uint64_t, Hold> holds_;
+  uint64_t next_hold_ = 1;
+  bool scheduled_ = false;
+  Stats stats_;
+};
+
+}  // namespace xd::server
