@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <iostream>
 
+#include "net/net_loop.h"
 #include "protocol/jid/precis.h"
+#include "server/cluster/kv_account_store.h"
+#include "server/cluster/nats_link.h"
 #include "server/storage/lmdb/lmdb_account_store.h"
 #include "server/storage/lmdb/lmdb_env.h"
 #include "server/storage/lmdb/lmdb_key_store.h"
@@ -35,11 +38,33 @@ int run_admin(const ServerConfig& config, const AdminCommand& cmd) {
     std::fprintf(stderr, "xmppd: cannot open %s: %s\n", config.data_dir.c_str(), error.c_str());
     return 1;
   }
-  std::unique_ptr<LmdbAccountStore> accounts;
-  if (StorageError e = LmdbAccountStore::open(*env, accounts); e != StorageError::kOk) {
+  std::unique_ptr<LmdbAccountStore> lmdb_accounts;
+  if (StorageError e = LmdbAccountStore::open(*env, lmdb_accounts); e != StorageError::kOk) {
     std::fprintf(stderr, "xmppd: cannot open the account store: %s\n",
                  std::string(storage_error_name(e)).c_str());
     return 1;
+  }
+  AccountStore* accounts = lmdb_accounts.get();
+  // A cluster node's accounts are the cluster's (docs/cluster.md §3).
+  net::NetLoop loop;
+  std::unique_ptr<NatsLink> link;
+  std::unique_ptr<KvRosterStore> kv_rosters;
+  std::unique_ptr<KvAccountStore> kv_accounts;
+  if (!config.cluster.empty()) {
+    NatsLinkConfig nc;
+    nc.urls = config.cluster;
+    nc.node_id = "admin";
+    nc.replicas = static_cast<int>(config.cluster_replicas);
+    nc.dead_after_ms = config.cluster_dead_after_ms;
+    nc.publish_timeout_ms = config.cluster_publish_timeout_ms;
+    link = NatsLink::open(loop, nc, error);
+    if (!link) {
+      std::fprintf(stderr, "xmppd: %s\n", error.c_str());
+      return 1;
+    }
+    kv_rosters = std::make_unique<KvRosterStore>(link->rosters_kv());
+    kv_accounts = std::make_unique<KvAccountStore>(link->accounts_kv(), kv_rosters.get());
+    accounts = kv_accounts.get();
   }
   if (cmd.kind == AdminCommand::Kind::kList) {
     std::vector<std::string> names;
@@ -59,6 +84,8 @@ int run_admin(const ServerConfig& config, const AdminCommand& cmd) {
                    std::string(storage_error_name(e)).c_str());
       return 1;
     }
+    // Its messages waiting in the cluster's offline stream go too.
+    if (link) link->purge_below(kOfflineStream, "xd.offline." + hex_token(user), 0);
     // The account's queued messages and push registrations go with it.
     std::unique_ptr<LmdbMessageStore> messages;
     if (LmdbMessageStore::open(*env, messages) != StorageError::kOk ||

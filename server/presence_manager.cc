@@ -32,6 +32,14 @@ void PresenceManager::to_available(const Jid& bare, const Element& p) {
   router_.forward_live(bare, p);  // the account's sessions on other nodes
 }
 
+void PresenceManager::probe_elsewhere(const Jid& contact, const Jid& requester) {
+  Element probe("jabber:client", "presence");
+  probe.set_attr("type", "probe");
+  probe.set_attr("from", requester.str());
+  probe.set_attr("to", contact.bare_str());
+  router_.forward_live(contact.bare(), probe);
+}
+
 void PresenceManager::send_presences_of(const Jid& contact, const Jid& recipient) {
   for (Session* s : router_.sessions().resources(contact)) {
     if (!s->available() || !s->last_presence()) continue;
@@ -115,8 +123,18 @@ void PresenceManager::broadcast(Session& origin, const Element& presence, bool i
     // local contacts the answer comes straight from the session table.
     if (initial && has_to(item.subscription) && router_.is_local_domain(contact)) {
       send_presences_of(contact, origin.jid());
+      // The contact's sessions on other cluster nodes answer there
+      // (Router::deliver_from_cluster).
+      probe_elsewhere(contact, origin.jid());
     }
   }
+  if (fan_out) {
+    // The user's own resources on other cluster nodes.
+    auto copy = presence.clone();
+    copy->set_attr("to", bare.str());
+    router_.forward_live(bare, *copy);
+  }
+  if (initial) probe_elsewhere(bare, origin.jid());
   for (Session* s : router_.sessions().resources(bare)) {
     if (s == &origin || !s->available()) continue;
     if (fan_out) {

@@ -61,6 +61,9 @@ class PresenceManager {
   void to_available(const protocol::Jid& bare, const protocol::Element& p);
   // Sends the current presence of every available resource of |contact| to
   // |recipient| (a full or bare local JID).
+  // RFC 6121 §4.3 across cluster nodes: asks the nodes where |contact| is
+  // connected to send its available resources' presence to |requester|.
+  void probe_elsewhere(const protocol::Jid& contact, const protocol::Jid& requester);
   void send_presences_of(const protocol::Jid& contact, const protocol::Jid& recipient);
 
   Router& router_;

@@ -286,6 +286,21 @@ void Router::deliver_from_cluster(const Jid& to, const Element& stanza) {
     for (Session* s : message_targets(to, stanza.attr_or("type", "normal"))) s->deliver(stanza);
     return;
   }
+  if (stanza.name() == "presence" && stanza.attr_or("type") == "probe") {
+    // A node whose user came online asks for our sessions' presence (the
+    // roster check was made there, on the shared roster): each available
+    // resource answers with its last presence (RFC 6121 §4.3.2).
+    Jid requester;
+    if (Jid::parse(stanza.attr_or("from"), requester) != protocol::JidError::kOk) return;
+    for (Session* s : sessions_.resources(to.bare())) {
+      if (!s->available() || !s->last_presence() || s->jid() == requester) continue;
+      auto answer = s->last_presence()->clone();
+      answer->set_attr("from", s->jid().str());
+      answer->set_attr("to", requester.str());
+      forward_live(requester, *answer);
+    }
+    return;
+  }
   if (!to.is_bare()) {
     if (Session* s = sessions_.find(to)) s->deliver(stanza);
     return;

@@ -14,6 +14,7 @@
 #include "server/c2s_session.h"
 #include "server/cluster/cluster_node.h"
 #include "server/cluster/kv_account_store.h"
+#include "server/cluster/kv_roster_store.h"
 #include "server/cluster/nats_link.h"
 #include "server/log.h"
 #include "server/metrics_endpoint.h"
@@ -221,9 +222,11 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     return nullptr;
   }
   s->accounts_ = std::move(accounts);
+  s->rosters_ = std::move(rosters);
   if (!c.cluster.empty()) {
-    // docs/cluster.md §3: accounts live in the replicated bucket so a user
-    // logs in on any node; the local LMDB keeps the node's queue.
+    // docs/cluster.md §3: accounts and rosters live in replicated buckets
+    // so a user logs in on any node and finds the same roster; the local
+    // LMDB keeps the node's queue.
     NatsLinkConfig nc;
     nc.urls = c.cluster;
     nc.node_id = c.node_id;
@@ -232,9 +235,10 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     nc.publish_timeout_ms = c.cluster_publish_timeout_ms;
     s->nats_ = NatsLink::open(s->loop_, nc, error);
     if (!s->nats_) return nullptr;
-    s->accounts_ = std::make_unique<KvAccountStore>(s->nats_->accounts_kv());
+    auto kv_rosters = std::make_unique<KvRosterStore>(s->nats_->rosters_kv());
+    s->accounts_ = std::make_unique<KvAccountStore>(s->nats_->accounts_kv(), kv_rosters.get());
+    s->rosters_ = std::move(kv_rosters);
   }
-  s->rosters_ = std::move(rosters);
   s->messages_ = std::move(messages);
   s->keys_ = std::move(keys);
   s->started_wall_ms_ = wall_clock_ms();

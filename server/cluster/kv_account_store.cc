@@ -86,7 +86,14 @@ StorageError KvAccountStore::remove(std::string_view username) {
   natsStatus s = kvStore_Get(&e, kv_, key.c_str());
   if (s != NATS_OK) return from_status(s);
   kvEntry_Destroy(e);
-  return from_status(kvStore_Delete(kv_, key.c_str()));
+  if (StorageError r = from_status(kvStore_Delete(kv_, key.c_str())); r != StorageError::kOk) {
+    return r;
+  }
+  if (rosters_ && rosters_->clear(username) != StorageError::kOk) {
+    XD_WARN("cluster: %s removed, but its roster could not be cleared",
+            std::string(username).c_str());
+  }
+  return StorageError::kOk;
 }
 
 StorageError KvAccountStore::list(std::vector<std::string>& out) {

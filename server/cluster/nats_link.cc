@@ -192,6 +192,7 @@ bool NatsLink::provision(std::string& error) {
     return true;
   };
   if (!bucket(kAccountsBucket, 0, &accounts_)) return false;
+  if (!bucket(kRostersBucket, 0, &rosters_)) return false;
   if (!bucket(kSessionsBucket, 0, &sessions_)) return false;
   if (!bucket(kNodesBucket, config_.dead_after_ms, &nodes_)) return false;
   return true;
@@ -212,6 +213,7 @@ NatsLink::~NatsLink() {
   mailbox_.discard();
   publishes_.clear();
   if (accounts_) kvStore_Destroy(accounts_);
+  if (rosters_) kvStore_Destroy(rosters_);
   if (sessions_) kvStore_Destroy(sessions_);
   if (nodes_) kvStore_Destroy(nodes_);
   if (js_) jsCtx_Destroy(js_);

@@ -31,6 +31,7 @@ namespace xd::server {
 inline constexpr const char* kRouteStream = "XD_ROUTE";      // xd.route.<node>
 inline constexpr const char* kOfflineStream = "XD_OFFLINE";  // xd.offline.<user-hex>
 inline constexpr const char* kAccountsBucket = "xd_accounts";
+inline constexpr const char* kRostersBucket = "xd_rosters";
 inline constexpr const char* kSessionsBucket = "xd_sessions";
 inline constexpr const char* kNodesBucket = "xd_nodes";
 
@@ -116,10 +117,11 @@ class NatsLink {
   // How many messages |stream| holds on |subject| (one API request).
   bool count_subject(const char* stream, const std::string& subject, uint64_t& out);
   // Deletes every message of |stream| on |subject| with a sequence below
-  // |below|.
+  // |below| (0: every message on it).
   bool purge_below(const char* stream, const std::string& subject, uint64_t below);
 
   kvStore* accounts_kv() { return accounts_; }
+  kvStore* rosters_kv() { return rosters_; }
   kvStore* sessions_kv() { return sessions_; }
   kvStore* nodes_kv() { return nodes_; }
   // KV put/delete through an asynchronous publish on the bucket's subject
@@ -159,6 +161,7 @@ class NatsLink {
   natsConnection* conn_ = nullptr;
   jsCtx* js_ = nullptr;
   kvStore* accounts_ = nullptr;
+  kvStore* rosters_ = nullptr;
   kvStore* sessions_ = nullptr;
   kvStore* nodes_ = nullptr;
   // Publishes waiting for their acknowledgement, by the Xd-Ref header.

@@ -1,10 +1,14 @@
 // The cluster's pure parts: the hex tokens users travel under in NATS
-// subjects and KV keys (server/cluster/nats_link.h), and the [cluster]
-// settings' validation (server/config.h).
+// subjects and KV keys (server/cluster/nats_link.h), the stored form of a
+// roster in the cluster's bucket (server/cluster/kv_roster_store.h), and
+// the [cluster] settings' validation (server/config.h). The parts that talk
+// to NATS are tested against a real nats-server cluster in
+// tests/integration/cluster_test.py.
 #include <doctest/doctest.h>
 
 #include <string>
 
+#include "server/cluster/kv_roster_store.h"
 #include "server/cluster/nats_link.h"
 #include "server/config.h"
 
@@ -66,6 +70,38 @@ TEST_CASE("cluster: the [cluster] table loads from TOML with its bounds") {
   ServerConfig d;
   CHECK_FALSE(load_config_text("[cluster]\nreplicas = 6\n", "t.toml", d, error));
   CHECK_FALSE(load_config_text("[cluster]\nheartbeat_ms = 10\n", "t.toml", d, error));
+}
+
+TEST_CASE("cluster: a roster's stored form round-trips; anything malformed is kCorrupt") {
+  RosterItem a;
+  a.jid = "bob@example.com";
+  a.name = "Bob";
+  a.subscription = RosterItem::Subscription::kBoth;
+  a.groups = {"friends", "work"};
+  RosterItem b;
+  b.jid = "carol@example.com";
+  b.ask_subscribe = true;
+  b.pending_in = true;
+  const std::string bytes = encode_roster(42, {a, b});
+  uint64_t version = 0;
+  std::vector<RosterItem> items;
+  REQUIRE(decode_roster(bytes, version, items) == StorageError::kOk);
+  CHECK(version == 42);
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].jid == a.jid);
+  CHECK(items[0].name == "Bob");
+  CHECK(items[0].subscription == RosterItem::Subscription::kBoth);
+  CHECK(items[0].groups == a.groups);
+  CHECK(items[1].ask_subscribe);
+  CHECK(items[1].pending_in);
+  REQUIRE(decode_roster(encode_roster(7, {}), version, items) == StorageError::kOk);
+  CHECK(version == 7);
+  CHECK(items.empty());
+  // Every truncation, and a trailing byte, is refused.
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    CHECK(decode_roster(bytes.substr(0, n), version, items) == StorageError::kCorrupt);
+  }
+  CHECK(decode_roster(bytes + "x", version, items) == StorageError::kCorrupt);
 }
 
 }  // namespace
