@@ -280,7 +280,8 @@ void Router::forward_live(const Jid& to, const Element& stanza) {
   if (cluster_ && is_local_domain(to)) cluster_->forward_live(to, stanza);
 }
 
-void Router::deliver_from_cluster(const Jid& to, const Element& stanza) {
+void Router::deliver_from_cluster(const Jid& to, const Element& stanza,
+                                  const std::string& from_node) {
   if (!is_local_domain(to) || !to.has_local()) return;
   if (stanza.name() == "message") {
     for (Session* s : message_targets(to, stanza.attr_or("type", "normal"))) s->deliver(stanza);
@@ -297,7 +298,7 @@ void Router::deliver_from_cluster(const Jid& to, const Element& stanza) {
       auto answer = s->last_presence()->clone();
       answer->set_attr("from", s->jid().str());
       answer->set_attr("to", requester.str());
-      forward_live(requester, *answer);
+      if (cluster_ && !from_node.empty()) cluster_->send_live(from_node, requester, *answer);
     }
     return;
   }

@@ -44,9 +44,10 @@ class Router {
   // Sends |stanza| to the sessions of |to| on other cluster nodes (nothing
   // without a cluster).
   void forward_live(const protocol::Jid& to, const protocol::Element& stanza);
-  // A stanza another node forwarded for the local |to|: to the local
-  // sessions only, as that node's router would have delivered it.
-  void deliver_from_cluster(const protocol::Jid& to, const protocol::Element& stanza);
+  // A stanza the node |from_node| forwarded for the local |to|: to the
+  // local sessions only, as that node's router would have delivered it.
+  void deliver_from_cluster(const protocol::Jid& to, const protocol::Element& stanza,
+                            const std::string& from_node);
   // Counts the stanza errors bounce() generates into |metrics| (may be
   // null: nothing is counted).
   void set_metrics(Metrics* metrics) { metrics_ = metrics; }

@@ -81,6 +81,7 @@ SessionConfig LoadRunner::config_for(std::size_t index) const {
     user = (number + (receiver ? 1 : 0)) % users;
     tag = receiver ? 'r' : 's';
     if (options_.dialect == "mixed" && receiver) config.compact = false;
+    if (receiver && !options_.receiver_server.empty()) config.server = options_.receiver_server;
   }
   char resource[32];
   const int n = std::snprintf(resource, sizeof resource, "%c%zu", tag, number);

@@ -31,6 +31,9 @@ enum class LoadMode { kRegister, kLogin, kThroughput, kLatency, kIdle, kStore, k
 struct LoadOptions {
   LoadMode mode = LoadMode::kLogin;
   std::string server = "127.0.0.1:5222";
+  // throughput, latency: receivers connect here instead (another node of a
+  // cluster: docs/cluster.md), so every message crosses nodes.
+  std::string receiver_server;
   std::string domain = "localhost";
   std::string user_prefix = "u";
   std::size_t users = 10;

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   std::string mech = "scram-sha-1";
   app.add_option("--server", options.server, "numeric IP:PORT of the server")
       ->capture_default_str();
+  app.add_option("--receiver-server", options.receiver_server,
+                 "throughput, latency: receivers connect to this IP:PORT (another cluster node)");
   app.add_option("--domain", options.domain, "XMPP domain")->capture_default_str();
   app.add_option("--users", options.users, "accounts PREFIX0..PREFIX{N-1}")->capture_default_str();
   app.add_option("--user-prefix", options.user_prefix, "account name prefix")

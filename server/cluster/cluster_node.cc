@@ -17,6 +17,7 @@ namespace {
 
 constexpr const char* kToHeader = "Xd-To";
 constexpr const char* kStampHeader = "Xd-Stamp";
+constexpr const char* kFromNodeHeader = "Xd-From-Node";
 // A user's offline stream is read in one login at most this deep; the
 // rest stays for the next read (the per-account quota bounds it anyway).
 constexpr size_t kMaxPull = 20000;
@@ -534,13 +535,15 @@ void ClusterNode::forward_live(const Jid& to, const Element& stanza) {
   } else if (std::string n = remote_node_of(to); !n.empty()) {
     nodes.push_back(std::move(n));
   }
-  if (nodes.empty()) return;
+  for (const std::string& node : nodes) send_live(node, to, stanza);
+}
+
+void ClusterNode::send_live(const std::string& node, const Jid& to, const Element& stanza) {
   std::string data;
   if (!encode_stored(stanza, router_.domain().domain(), data)) return;
-  for (const std::string& node : nodes) {
-    ++stats_.live_out;
-    link_.publish_core("xd.live." + node, data, {{kToHeader, to.str()}});
-  }
+  ++stats_.live_out;
+  link_.publish_core("xd.live." + node, data,
+                     {{kToHeader, to.str()}, {kFromNodeHeader, link_.node_id()}});
 }
 
 void ClusterNode::on_live(natsMsg* m) {
@@ -549,7 +552,7 @@ void ClusterNode::on_live(natsMsg* m) {
   std::unique_ptr<Element> el = decode_stored(body(m), router_.domain().domain());
   if (!el) return;
   ++stats_.live_in;
-  router_.deliver_from_cluster(to, *el);
+  router_.deliver_from_cluster(to, *el, header(m, kFromNodeHeader));
 }
 
 // --- Offline stream, login and eviction ------------------------------------

@@ -74,6 +74,9 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // Sends |stanza| for |to| to the other nodes where |to| is connected
   // (presence, IQs, unstored messages; at most once).
   void forward_live(const protocol::Jid& to, const protocol::Element& stanza);
+  // The same to one named node (an answer to a probe goes to the node that
+  // asked, which the directory replica may not show yet).
+  void send_live(const std::string& node, const protocol::Jid& to, const protocol::Element& stanza);
 
   // A login on this node is about to get its backlog: first the user's
   // offline stream is moved into the local queue (blocking round trips).
