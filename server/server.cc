@@ -307,9 +307,13 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
         [self](const std::string& user) { self->cluster_->sessions_changed(user); });
   }
   s->presence_->set_initial_presence_hook([self](Session& session) {
-    // docs/cluster.md §4: what waits in the offline stream joins the
-    // local queue first, so the backlog has it between its markers.
-    if (self->cluster_) self->cluster_->before_backlog(session.jid().local());
+    if (self->cluster_) {
+      // docs/cluster.md §4: what waits in the offline stream joins the
+      // local queue first, so the backlog has it between its markers.
+      self->cluster_->login_backlog(session,
+                                    [self](Session& s) { self->delivery_->deliver_backlog(s); });
+      return;
+    }
     self->delivery_->deliver_backlog(session);
   });
   s->roster_->install(s->modules_);

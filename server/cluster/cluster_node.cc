@@ -304,6 +304,7 @@ void ClusterNode::heartbeat() {
     it = redrain_.erase(it);
     take_over(node);
   }
+  if (!pending_logins_.empty()) retry_logins();
   // A node taken for dead by the others (a long pause) lost its consumer:
   // it makes a new one. Checked every few beats (one API request).
   if (++beats_ % 8 == 0) {
@@ -473,6 +474,7 @@ void ClusterNode::hold_done(uint64_t id, bool ok) {
 }
 
 void ClusterNode::forget(Session& session) {
+  pending_logins_.erase(&session);
   for (auto& [id, h] : holds_) {
     if (h.origin == &session) h.origin = nullptr;
   }
@@ -571,23 +573,53 @@ void ClusterNode::on_wake(const std::string& user) {
   pull_offline(user, /*queue_only=*/false);
 }
 
-void ClusterNode::before_backlog(const std::string& user) {
+void ClusterNode::login_backlog(Session& session, std::function<void(Session&)> deliver) {
+  const std::string user = session.jid().local();
   // Senders route here once they see the entry; until then they may still
   // use the offline stream, and the wake-up subscription catches those.
   ensure_wake(user);
   link_.flush();
   publish_entry(user);
-  pull_offline(user, /*queue_only=*/true);
   repull_[user] = loop_.now_ms() + 2 * static_cast<uint64_t>(timings_.heartbeat_ms);
+  if (pull_offline(user, /*queue_only=*/true)) {
+    deliver(session);
+    return;
+  }
+  // The stream could not be read (it has no leader for a few seconds after
+  // a NATS server died): the backlog waits rather than leave the offline
+  // messages to arrive after its done marker (spec §4). Retried each
+  // heartbeat for publish_timeout; after that it goes out without them and
+  // they follow as soon as the stream answers (wake-ups, the re-read).
+  PendingLogin& p = pending_logins_[&session];
+  p.deliver = std::move(deliver);
+  p.give_up_ms = loop_.now_ms() + static_cast<uint64_t>(link_.config().publish_timeout_ms);
+  XD_INFO("cluster: the offline stream of %s cannot be read now; its backlog waits", user.c_str());
 }
 
-size_t ClusterNode::pull_offline(const std::string& user, bool queue_only) {
+void ClusterNode::retry_logins() {
+  const uint64_t now = loop_.now_ms();
+  std::vector<Session*> ready;
+  for (auto& [session, p] : pending_logins_) {
+    if (pull_offline(session->jid().local(), /*queue_only=*/true) || now >= p.give_up_ms) {
+      ready.push_back(session);
+    }
+  }
+  for (Session* s : ready) {
+    auto it = pending_logins_.find(s);
+    if (it == pending_logins_.end()) continue;
+    auto deliver = std::move(it->second.deliver);
+    pending_logins_.erase(it);
+    deliver(*s);
+  }
+}
+
+bool ClusterNode::pull_offline(const std::string& user, bool queue_only) {
   const std::string subject = offline_subject(user);
   std::vector<NatsMsgPtr> msgs;
-  if (!link_.fetch_all(kOfflineStream, subject, kMaxPull, msgs)) return 0;
+  if (!link_.fetch_all(kOfflineStream, subject, kMaxPull, msgs)) return false;
   XD_DEBUG("cluster: %zu offline messages of %s read%s", msgs.size(), user.c_str(),
            queue_only ? " for the backlog" : "");
-  if (msgs.empty()) return 0;
+  if (msgs.empty()) return true;
   uint64_t last = 0;
   auto safe = std::make_shared<size_t>(0);
   for (const NatsMsgPtr& m : msgs) {
@@ -609,7 +641,7 @@ size_t ClusterNode::pull_offline(const std::string& user, bool queue_only) {
   }
   // The local commit first, then the purge: a crash between them repeats
   // the messages (at least once), never loses them.
-  delivery_.flush();
+  const StorageError committed = delivery_.flush();
   stats_.offline_in += msgs.size();
   if (*safe == msgs.size() && last > 0) {
     link_.purge_below(kOfflineStream, subject, last + 1);
@@ -619,7 +651,7 @@ size_t ClusterNode::pull_offline(const std::string& user, bool queue_only) {
         "stream",
         msgs.size() - *safe, msgs.size());
   }
-  return msgs.size();
+  return committed == StorageError::kOk;
 }
 
 void ClusterNode::evict(const std::string& user) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -78,9 +79,11 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // asked, which the directory replica may not show yet).
   void send_live(const std::string& node, const protocol::Jid& to, const protocol::Element& stanza);
 
-  // A login on this node is about to get its backlog: first the user's
-  // offline stream is moved into the local queue (blocking round trips).
-  void before_backlog(const std::string& user);
+  // A login on this node is due its backlog (initial presence): first the
+  // user's offline stream is moved into the local queue (blocking round
+  // trips), then |deliver| runs, now or, if the stream cannot be read, once
+  // it can (or publish_timeout later). Not after forget(|session|).
+  void login_backlog(Session& session, std::function<void(Session&)> deliver);
   // |session| is going away: pending hand-offs stop referring to it.
   void forget(Session& session);
 
@@ -128,7 +131,9 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   void evict(const std::string& user);
   // Moves |user|'s offline stream into the local queue; |queue_only| as in
   // DeliveryQueue::RemoteAccept. Returns how many were moved.
-  size_t pull_offline(const std::string& user, bool queue_only);
+  // False when the stream could not be read or the commit failed.
+  bool pull_offline(const std::string& user, bool queue_only);
+  void retry_logins();
   void publish_entry(const std::string& user);
   void ensure_wake(const std::string& user);
   void hold_done(uint64_t hold, bool ok);
@@ -154,6 +159,11 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // wake-up published on another NATS server before this node's interest
   // reached it is lost, the stream is not.
   std::unordered_map<std::string, uint64_t> repull_;
+  struct PendingLogin {
+    std::function<void(Session&)> deliver;
+    uint64_t give_up_ms = 0;
+  };
+  std::unordered_map<Session*, PendingLogin> pending_logins_;
   // Dead nodes whose route subject is drained once more at the given time
   // (a sender may have published to it before it saw the death).
   std::unordered_map<std::string, uint64_t> redrain_;
