@@ -8,6 +8,7 @@
 #include "net/net_loop.h"
 #include "protocol/jid/precis.h"
 #include "server/cluster/kv_account_store.h"
+#include "server/cluster/kv_key_store.h"
 #include "server/cluster/nats_link.h"
 #include "server/storage/lmdb/lmdb_account_store.h"
 #include "server/storage/lmdb/lmdb_env.h"
@@ -97,7 +98,9 @@ int run_admin(const ServerConfig& config, const AdminCommand& cmd) {
     }
     // And its E2E keys (spec/e2e-keys.md §6.2).
     std::unique_ptr<LmdbKeyStore> keys;
-    if (LmdbKeyStore::open(*env, keys) != StorageError::kOk ||
+    const bool cluster_keys_gone =
+        !link || KvKeyStore(link->keys_kv()).remove_user(user) == StorageError::kOk;
+    if (!cluster_keys_gone || LmdbKeyStore::open(*env, keys) != StorageError::kOk ||
         keys->remove_user(user) != StorageError::kOk) {
       std::fprintf(stderr, "xmppd: %s: removed, but its e2e keys could not be deleted\n",
                    user.c_str());

@@ -128,7 +128,7 @@ void DeliveryQueue::accept_common(Session* origin, const Jid& to, std::unique_pt
   if (!encode_stored(*m, router_.domain().domain(), r.stanza.data)) {
     // A tree the c2s stream accepted always encodes; never store half.
     if (origin) router_.bounce(origin, *m, protocol::StanzaCondition::kInternalServerError);
-    if (remote && remote->done) remote->done(false);
+    if (remote && remote->done) remote->done(false, 0);
     return;
   }
   Pending p;
@@ -506,9 +506,14 @@ StorageError DeliveryQueue::commit() {
     }
     if (p.origin) p.origin->release_ack(p.token);
     if (p.done) {
-      p.done(r.result == StoreRequest::Result::kStored ||
-             r.result == StoreRequest::Result::kDuplicate);
+      p.done(
+          r.result == StoreRequest::Result::kStored || r.result == StoreRequest::Result::kDuplicate,
+          r.result == StoreRequest::Result::kStored ? r.stanza.seq : 0);
     }
+  }
+  if (removal_hook_ && e == StorageError::kOk) {
+    for (const CommitBatch::Removal& removal : batch.removals)
+      removal_hook_(removal.user, removal.seq);
   }
   return e;
 }

@@ -58,11 +58,12 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   // accepted at. |queue_only|: stored without being handed to any session
   // (a login's backlog, read from the offline stream before the catch-up
   // starts, so it comes between the markers). |done| runs after the commit
-  // with whether the entry is safe (stored, or a duplicate of one that is).
+  // with whether the entry is safe (stored, or a duplicate of one that is)
+  // and, when stored, its sequence number (0 otherwise).
   struct RemoteAccept {
     uint64_t stamp_ms = 0;
     bool queue_only = false;
-    std::function<void(bool safe)> done;
+    std::function<void(bool safe, uint64_t seq)> done;
   };
   void accept_remote(const protocol::Jid& to, std::unique_ptr<protocol::Element> m,
                      RemoteAccept how);
@@ -95,6 +96,13 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   void persist_sm(SmRecord record);
   void forget_sm(std::string id);
 
+  // Called after each commit for every entry it removed (delivered,
+  // dropped), user and sequence number: the cluster acknowledges the
+  // hand-off an entry came with only then (docs/cluster.md §4).
+  void set_removal_hook(std::function<void(const std::string& user, uint64_t seq)> hook) {
+    removal_hook_ = std::move(hook);
+  }
+
   // Notifications for messages stored while no connected session took them.
   void set_push(PushNotifier* push) { push_ = push; }
   // Where commits, stored and delivered messages are counted (may be null).
@@ -114,9 +122,9 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
     uint64_t token = 0;
     protocol::Jid to;
     std::unique_ptr<protocol::Element> element;
-    bool early = false;                   // written to its recipients before the commit (§1.5)
-    bool queue_only = false;              // RemoteAccept::queue_only
-    std::function<void(bool safe)> done;  // RemoteAccept::done
+    bool early = false;       // written to its recipients before the commit (§1.5)
+    bool queue_only = false;  // RemoteAccept::queue_only
+    std::function<void(bool safe, uint64_t seq)> done;  // RemoteAccept::done
   };
   // accept() and accept_remote(): the common part.
   void accept_common(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m,
@@ -171,6 +179,7 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   std::unordered_map<const Session*, Backlog> backlogs_;
   PushNotifier* push_ = nullptr;
   Metrics* metrics_ = nullptr;
+  std::function<void(const std::string& user, uint64_t seq)> removal_hook_;
   bool scheduled_ = false;
 };
 

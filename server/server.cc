@@ -14,6 +14,7 @@
 #include "server/c2s_session.h"
 #include "server/cluster/cluster_node.h"
 #include "server/cluster/kv_account_store.h"
+#include "server/cluster/kv_key_store.h"
 #include "server/cluster/kv_roster_store.h"
 #include "server/cluster/nats_link.h"
 #include "server/log.h"
@@ -134,8 +135,10 @@ Server::~Server() {
   for (C2sSession* s : retired_) delete s;
   retired_.clear();
   if (delivery_) delivery_->flush();
-  // The node leaves the directory, then the link closes (no NATS callback
-  // runs after it); both refer to the delivery queue.
+  // The node hands its queue back and leaves the directory, then the link
+  // closes (no NATS callback runs after it); both refer to the delivery
+  // queue.
+  if (cluster_) cluster_->leave();
   cluster_.reset();
   nats_.reset();
   delivery_.reset();
@@ -238,9 +241,10 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     auto kv_rosters = std::make_unique<KvRosterStore>(s->nats_->rosters_kv());
     s->accounts_ = std::make_unique<KvAccountStore>(s->nats_->accounts_kv(), kv_rosters.get());
     s->rosters_ = std::move(kv_rosters);
+    s->keys_ = std::make_unique<KvKeyStore>(s->nats_->keys_kv());
   }
   s->messages_ = std::move(messages);
-  s->keys_ = std::move(keys);
+  if (!s->keys_) s->keys_ = std::move(keys);
   s->started_wall_ms_ = wall_clock_ms();
   s->started_loop_ms_ = s->loop_.now_ms();
   // Resumption records of streams that died with an earlier process and

@@ -58,9 +58,13 @@ ClusterNode::ClusterNode(net::NetLoop& loop, NatsLink& link, Router& router,
       router_(router),
       delivery_(delivery),
       timings_(timings),
-      epoch_(random_epoch()) {}
+      epoch_(random_epoch()) {
+  delivery_.set_removal_hook(
+      [this](const std::string& user, uint64_t seq) { on_removed(user, seq); });
+}
 
 ClusterNode::~ClusterNode() {
+  delivery_.set_removal_hook({});
   if (scheduled_) loop_.unschedule(*this);
   // Senders still waiting learn nothing more: their acks stay held and
   // their streams end with the process (the hand-off may or may not have
@@ -112,6 +116,11 @@ bool ClusterNode::start(std::string& error) {
   }
   link_.watch(
       link_.sessions_kv(), [this](const KvChange& c) { on_sessions_change(c); }, [] {});
+  // A fresh route consumer: what an earlier run of this node took from
+  // XD_ROUTE and never acknowledged is delivered again now (its users are
+  // not here yet, so it goes on to the offline streams) instead of after
+  // the acknowledgement wait.
+  link_.delete_consumer(kRouteStream, "route-" + self);
   if (!consume_routes()) {
     error = "cluster: cannot consume xd.route." + self;
     return false;
@@ -525,8 +534,35 @@ void ClusterNode::on_route(const NatsMsgPtr& msg) {
   }
   DeliveryQueue::RemoteAccept how;
   how.stamp_ms = stamp;
-  how.done = settle;
+  const std::string user = to.local();
+  how.done = [this, msg, user](bool safe, uint64_t seq) {
+    if (!safe) {
+      natsMsg_NakWithDelay(msg.get(), 1000, nullptr);
+    } else if (seq == 0) {
+      natsMsg_Ack(msg.get(), nullptr);
+    } else {
+      // Acknowledged to JetStream only when the entry leaves the local
+      // queue (delivered, or handed on): until then a death of this node
+      // leaves it in XD_ROUTE, where the janitor finds it.
+      route_acks_[ack_key(user, seq)] = msg;
+    }
+  };
   delivery_.accept_remote(to, std::move(el), std::move(how));
+}
+
+std::string ClusterNode::ack_key(const std::string& user, uint64_t seq) {
+  std::string key = user;
+  key.push_back('\0');
+  key += std::to_string(seq);
+  return key;
+}
+
+void ClusterNode::on_removed(const std::string& user, uint64_t seq) {
+  if (route_acks_.empty()) return;
+  auto it = route_acks_.find(ack_key(user, seq));
+  if (it == route_acks_.end()) return;
+  natsMsg_Ack(it->second.get(), nullptr);
+  route_acks_.erase(it);
 }
 
 void ClusterNode::forward_live(const Jid& to, const Element& stanza) {
@@ -634,7 +670,7 @@ bool ClusterNode::pull_offline(const std::string& user, bool queue_only) {
     DeliveryQueue::RemoteAccept how;
     how.stamp_ms = std::strtoull(header(m.get(), kStampHeader).c_str(), nullptr, 10);
     how.queue_only = queue_only;
-    how.done = [safe](bool ok) {
+    how.done = [safe](bool ok, uint64_t) {
       if (ok) ++*safe;
     };
     delivery_.accept_remote(to, std::move(el), std::move(how));
@@ -654,8 +690,51 @@ bool ClusterNode::pull_offline(const std::string& user, bool queue_only) {
   return committed == StorageError::kOk;
 }
 
+void ClusterNode::leave() {
+  // Everything accepted so far is committed first, so nothing is left
+  // behind in a batch.
+  delivery_.flush();
+  std::vector<std::string> users;
+  if (delivery_.store().queued_users(users) == StorageError::kOk) {
+    size_t moved = 0, kept = 0;
+    for (const std::string& user : users) {
+      std::vector<QueuedStanza> entries;
+      if (delivery_.store().load(user, 0, SIZE_MAX, entries) != StorageError::kOk) continue;
+      Jid bare;
+      Jid::from_parts(user, router_.domain().domain(), "", bare);
+      for (const QueuedStanza& q : entries) {
+        if (link_.publish_sync(
+                offline_subject(user), q.data,
+                {{kToHeader, bare.str()}, {kStampHeader, std::to_string(q.stamp_ms)}})) {
+          delivery_.drop(user, q.seq);
+          ++moved;
+        } else {
+          ++kept;
+        }
+      }
+      link_.publish_core("xd.wake." + hex_token(user), {});
+    }
+    delivery_.flush();
+    if (moved || kept) {
+      XD_INFO("cluster: leaving: %zu queued messages handed to the offline streams, %zu kept here",
+              moved, kept);
+    }
+  }
+  // The directory forgets this node's sessions now rather than after
+  // dead_after_ms.
+  for (const auto& [user, resources] : published_) {
+    link_.kv_delete_async(kSessionsBucket, hex_token(user) + "." + link_.node_id());
+  }
+  published_.clear();
+  link_.kv_delete_async(kNodesBucket, link_.node_id());
+  link_.flush();
+}
+
 void ClusterNode::evict(const std::string& user) {
   if (evicting_.count(user)) return;
+  // What this iteration accepted for the user is committed first, so it is
+  // handed back too instead of staying behind.
+  delivery_.flush();
   std::vector<QueuedStanza> entries;
   uint64_t after = 0;
   for (;;) {

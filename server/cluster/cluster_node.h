@@ -54,6 +54,13 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
 
   void set_push(PushNotifier* push) { push_ = push; }
 
+  // A clean shutdown (the loop has stopped, every session is gone): the
+  // local queue goes to the offline streams (blocking publishes, each
+  // acknowledged by JetStream before its entry leaves LMDB), and the
+  // node's directory entries and heartbeat are deleted, so a node taken
+  // out of service for good strands nothing.
+  void leave();
+
   // --- Directory ----------------------------------------------------------
   // The local session table changed for the account |user| (enforced
   // localpart); the directory entry is rewritten at the end of the loop
@@ -113,6 +120,10 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   void on_sessions_change(const KvChange& c);
   void on_nodes_change(const KvChange& c);
   void on_route(const NatsMsgPtr& msg);
+  static std::string ack_key(const std::string& user, uint64_t seq);
+  // DeliveryQueue's removal hook: the hand-off of (|user|, |seq|), if it
+  // came from XD_ROUTE, is acknowledged now.
+  void on_removed(const std::string& user, uint64_t seq);
   bool consume_routes();
   // The janitor's part when |node| died: its consumer goes, and what waits
   // on its XD_ROUTE subject is routed again (where the users are now, or
@@ -167,6 +178,9 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // Dead nodes whose route subject is drained once more at the given time
   // (a sender may have published to it before it saw the death).
   std::unordered_map<std::string, uint64_t> redrain_;
+  // Hand-offs from XD_ROUTE committed here and not yet delivered, by
+  // ack_key: acknowledged to JetStream when their entry leaves the queue.
+  std::unordered_map<std::string, NatsMsgPtr> route_acks_;
   uint64_t route_sub_ = 0;
   uint64_t beats_ = 0;
   uint64_t last_beat_ms_ = 0;  // loop clock of the previous heartbeat() tick

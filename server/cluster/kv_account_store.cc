@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/cluster/kv_record.h"
 #include "server/cluster/nats_link.h"
 #include "server/log.h"
 #include "server/storage/lmdb/record_codec.h"
@@ -32,60 +33,49 @@ StorageError KvAccountStore::create(const StoredAccount& account) {
   natsStatus s =
       kvStore_Create(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
   if (s == NATS_OK) return StorageError::kOk;
-  kvEntry* e = nullptr;
-  if (kvStore_Get(&e, kv_, key.c_str()) == NATS_OK) {
-    kvEntry_Destroy(e);
-    return StorageError::kExists;
-  }
+  std::string existing;
+  uint64_t revision = 0;
+  if (kv_read(kv_, key, existing, revision) == StorageError::kOk) return StorageError::kExists;
   return from_status(s);
 }
 
 StorageError KvAccountStore::get(std::string_view username, StoredAccount& out) {
   if (validate_username(username) != StorageError::kOk) return StorageError::kNotFound;
-  const std::string key = hex_token(username);
-  kvEntry* e = nullptr;
-  natsStatus s = kvStore_Get(&e, kv_, key.c_str());
-  if (s != NATS_OK) return from_status(s);
-  std::string_view bytes(static_cast<const char*>(kvEntry_Value(e)),
-                         static_cast<size_t>(kvEntry_ValueLen(e)));
-  StorageError r = decode_account(bytes, out);
-  kvEntry_Destroy(e);
+  std::string value;
+  uint64_t revision = 0;
+  if (StorageError e = kv_read(kv_, hex_token(username), value, revision); e != StorageError::kOk) {
+    return e;
+  }
+  StorageError r = decode_account(value, out);
   if (r == StorageError::kOk && out.username != username) r = StorageError::kCorrupt;
   return r;
 }
 
 StorageError KvAccountStore::update_credentials(const StoredAccount& account) {
   if (StorageError e = validate_stored_account(account); e != StorageError::kOk) return e;
-  const std::string key = hex_token(account.username);
-  // Read-modify-write guarded by the revision: a concurrent removal or
-  // change makes the update fail instead of resurrecting the account.
-  kvEntry* e = nullptr;
-  natsStatus s = kvStore_Get(&e, kv_, key.c_str());
-  if (s != NATS_OK) return from_status(s);
-  StoredAccount current;
-  StorageError r = decode_account(std::string_view(static_cast<const char*>(kvEntry_Value(e)),
-                                                   static_cast<size_t>(kvEntry_ValueLen(e))),
-                                  current);
-  const uint64_t revision = kvEntry_Revision(e);
-  kvEntry_Destroy(e);
-  if (r != StorageError::kOk) return r;
-  current.sha1 = account.sha1;
-  current.sha256 = account.sha256;
-  const std::string value = encode_account(current);
-  uint64_t rev = 0;
-  s = kvStore_Update(&rev, kv_, key.c_str(), value.data(), static_cast<int>(value.size()),
-                     revision);
-  if (s != NATS_OK) return StorageError::kIo;
-  return StorageError::kOk;
+  // Guarded by the key's revision: a concurrent removal or change makes
+  // the update read again instead of resurrecting the account.
+  return kv_update(kv_, hex_token(account.username),
+                   [&](const std::string& current, bool exists, std::string& value, bool& write) {
+                     if (!exists) return StorageError::kNotFound;
+                     StoredAccount stored;
+                     if (StorageError e = decode_account(current, stored); e != StorageError::kOk) {
+                       return e;
+                     }
+                     stored.sha1 = account.sha1;
+                     stored.sha256 = account.sha256;
+                     value = encode_account(stored);
+                     write = true;
+                     return StorageError::kOk;
+                   });
 }
 
 StorageError KvAccountStore::remove(std::string_view username) {
   if (validate_username(username) != StorageError::kOk) return StorageError::kNotFound;
   const std::string key = hex_token(username);
-  kvEntry* e = nullptr;
-  natsStatus s = kvStore_Get(&e, kv_, key.c_str());
-  if (s != NATS_OK) return from_status(s);
-  kvEntry_Destroy(e);
+  std::string existing;
+  uint64_t revision = 0;
+  if (StorageError e = kv_read(kv_, key, existing, revision); e != StorageError::kOk) return e;
   if (StorageError r = from_status(kvStore_Delete(kv_, key.c_str())); r != StorageError::kOk) {
     return r;
   }

@@ -10,6 +10,7 @@
 
 #include <nats/nats.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,13 +39,11 @@ class KvRosterStore final : public RosterStore {
   StorageError clear(std::string_view user);
 
  private:
-  // Reads |user|'s roster; |revision| 0 when the key has none.
-  StorageError read(std::string_view user, uint64_t& version, std::vector<RosterItem>& items,
-                    uint64_t& revision);
-  // Applies |change| to the roster and writes it back if the key did not
-  // move meanwhile; retried a few times when it did.
-  template <typename Change>
-  StorageError update(std::string_view user, Change change);
+  StorageError read(std::string_view user, uint64_t& version, std::vector<RosterItem>& items);
+  // Applies |edit| (which sets its bool when it changed the items, and
+  // then the version is bumped) by compare-and-set on the user's key.
+  StorageError change(std::string_view user,
+                      const std::function<StorageError(std::vector<RosterItem>&, bool&)>& edit);
 
   kvStore* kv_;
 };

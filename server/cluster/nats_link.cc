@@ -193,6 +193,7 @@ bool NatsLink::provision(std::string& error) {
   };
   if (!bucket(kAccountsBucket, 0, &accounts_)) return false;
   if (!bucket(kRostersBucket, 0, &rosters_)) return false;
+  if (!bucket(kKeysBucket, 0, &keys_)) return false;
   if (!bucket(kSessionsBucket, 0, &sessions_)) return false;
   if (!bucket(kNodesBucket, config_.dead_after_ms, &nodes_)) return false;
   return true;
@@ -214,6 +215,7 @@ NatsLink::~NatsLink() {
   publishes_.clear();
   if (accounts_) kvStore_Destroy(accounts_);
   if (rosters_) kvStore_Destroy(rosters_);
+  if (keys_) kvStore_Destroy(keys_);
   if (sessions_) kvStore_Destroy(sessions_);
   if (nodes_) kvStore_Destroy(nodes_);
   if (js_) jsCtx_Destroy(js_);
@@ -245,6 +247,25 @@ void NatsLink::publish(const std::string& subject, std::string_view data,
   p.deadline_ms = loop_.now_ms() + static_cast<uint64_t>(config_.publish_timeout_ms);
   Publish& kept = publishes_.emplace(ref, std::move(p)).first->second;
   send(ref, kept);
+}
+
+bool NatsLink::publish_sync(const std::string& subject, std::string_view data,
+                            const std::vector<std::pair<std::string, std::string>>& headers) {
+  natsMsg* m = nullptr;
+  if (natsMsg_Create(&m, subject.c_str(), nullptr, data.data(), static_cast<int>(data.size())) !=
+      NATS_OK) {
+    return false;
+  }
+  for (const auto& [k, v] : headers) natsMsgHeader_Set(m, k.c_str(), v.c_str());
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = config_.publish_timeout_ms;
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_PublishMsg(&ack, js_, m, &po, &jerr);
+  natsMsg_Destroy(m);
+  if (ack) jsPubAck_Destroy(ack);
+  return s == NATS_OK;
 }
 
 void NatsLink::send(uint64_t ref, Publish& p) {
@@ -381,8 +402,11 @@ uint64_t NatsLink::consume(const char* stream, const std::string& subject,
   so.Stream = stream;
   so.Config.Durable = durable.c_str();
   so.Config.AckPolicy = js_AckExplicit;
-  so.Config.AckWait = static_cast<int64_t>(60) * 1000 * 1000 * 1000;  // ns
-  so.Config.MaxAckPending = 1 << 16;
+  // A hand-off is acknowledged when its message is delivered, which may
+  // take as long as its recipient stays connected without reading: a day
+  // before JetStream offers it again (a duplicate, at least once).
+  so.Config.AckWait = static_cast<int64_t>(24) * 3600 * 1000 * 1000 * 1000;  // ns
+  so.Config.MaxAckPending = 1 << 20;
   so.Config.DeliverPolicy = js_DeliverAll;
   so.ManualAck = true;
   jsErrCode jerr = static_cast<jsErrCode>(0);

@@ -32,6 +32,7 @@ inline constexpr const char* kRouteStream = "XD_ROUTE";      // xd.route.<node>
 inline constexpr const char* kOfflineStream = "XD_OFFLINE";  // xd.offline.<user-hex>
 inline constexpr const char* kAccountsBucket = "xd_accounts";
 inline constexpr const char* kRostersBucket = "xd_rosters";
+inline constexpr const char* kKeysBucket = "xd_keys";
 inline constexpr const char* kSessionsBucket = "xd_sessions";
 inline constexpr const char* kNodesBucket = "xd_nodes";
 
@@ -88,6 +89,10 @@ class NatsLink {
   using PublishDone = std::function<void(bool ok, uint64_t seq)>;
   void publish(const std::string& subject, std::string_view data,
                const std::vector<std::pair<std::string, std::string>>& headers, PublishDone done);
+  // The same, waiting for JetStream's acknowledgement on this thread (at
+  // shutdown, with the loop stopped). True once stored.
+  bool publish_sync(const std::string& subject, std::string_view data,
+                    const std::vector<std::pair<std::string, std::string>>& headers);
   // Core NATS publish, at most once (wake-ups and live stanzas).
   void publish_core(const std::string& subject, std::string_view data,
                     const std::vector<std::pair<std::string, std::string>>& headers = {});
@@ -122,6 +127,7 @@ class NatsLink {
 
   kvStore* accounts_kv() { return accounts_; }
   kvStore* rosters_kv() { return rosters_; }
+  kvStore* keys_kv() { return keys_; }
   kvStore* sessions_kv() { return sessions_; }
   kvStore* nodes_kv() { return nodes_; }
   // KV put/delete through an asynchronous publish on the bucket's subject
@@ -162,6 +168,7 @@ class NatsLink {
   jsCtx* js_ = nullptr;
   kvStore* accounts_ = nullptr;
   kvStore* rosters_ = nullptr;
+  kvStore* keys_ = nullptr;
   kvStore* sessions_ = nullptr;
   kvStore* nodes_ = nullptr;
   // Publishes waiting for their acknowledgement, by the Xd-Ref header.

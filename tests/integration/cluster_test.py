@@ -13,6 +13,7 @@ data directories of a failed run; CLUSTER_NATS_VICTIM (leader, busiest or
 an index) chooses the nats-server that nats_server_killed kills."""
 import asyncio
 import collections
+import glob
 import os
 import shutil
 import signal
@@ -604,6 +605,19 @@ async def _kill9_load(cl, S, R, Q, receivers, senders, acked, followers):
                             f"{problems[:5]}")
     say("n3's receivers got every acked message to them, in per-sender order")
 
+    # docs/cluster.md §4: a hand-off n2 took and did not deliver stays in
+    # XD_ROUTE (acknowledged only on delivery); the janitor routes it again
+    # once n2 counts as dead. So n2's receivers, now on n3, get every acked
+    # message while n2 is still down.
+    deadline = time.monotonic() + 2 * DEAD_AFTER_MS / 1000 + TIMEOUT
+    while missing(R) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    still = missing(R)
+    check(not still, f"acked messages to n2's receivers not delivered while n2 is dead: "
+                     f"{ {u: v[:4] for u, v in still.items()} }")
+    say("n2's receivers got every acked message on n3 while n2 was still dead "
+        "(hand-offs routed again by the janitor)")
+
     t_restart = time.monotonic()
     await in_thread(n2.start)
     # Listening is not serving: n2 must rejoin (a login needs its account
@@ -661,6 +675,46 @@ async def _kill9_load(cl, S, R, Q, receivers, senders, acked, followers):
         say(f"per-sender order inversions at n2's receivers (reported, not failed): "
             f"{sum(map(len, order.values()))} at {len(order)} receivers, e.g. "
             f"{[(u, v[:2]) for u, v in list(order.items())[:3]]}")
+
+
+async def c_dead_node_held_messages(cl):
+    """docs/cluster.md §4: messages a node took over from another node and
+    had not delivered (its recipient's session hibernated there) are not
+    stranded on its disk when it dies: they stay in XD_ROUTE until delivered,
+    and the janitor routes them again, so the recipient gets them on
+    another node while the dead one stays down."""
+    n1, n2, n3 = cl.nodes
+    results = await asyncio.gather(register(n1, "alice"), register(n2, "bob"))
+    check(results == [None, None], f"registrations: {results}")
+    b = await connect(n2, "bob", "b", sm=True)
+    b.auto_ack = False
+    await b.presence(timeout=TIMEOUT)
+    b.abort()  # TCP gone: the resumable session hibernates on n2
+    await asyncio.sleep(0.3)
+    a = await connect(n1, "alice", "a", sm=True)
+    n = 5
+    want = [f"alice:h{i}" for i in range(n)]
+    for i in range(n):
+        a.send_message(bare("bob"), f"held {i}", origin_id=want[i], msg_id=f"h{i}")
+    await a.wait_acked(TIMEOUT)
+    say(f"bob's session hibernates on n2; alice's {n} messages to him acked by n1")
+    await asyncio.sleep(0.5)  # n2 commits them to its queue
+    code = await in_thread(n2.kill)
+    check(code == -9, f"n2 killed: {code}")
+    await asyncio.sleep(DEAD_AFTER_MS / 1000 + 1)
+    b3 = await connect(n3, "bob", "b3", sm=True, name="bob/b3@n3")
+    b3.start_periodic_ack(0.1)
+    await b3.presence(timeout=TIMEOUT)
+    try:
+        await b3.wait_until(
+            lambda: {origin_id_of(m) for m in b3.chat_messages()} >= set(want), TIMEOUT)
+    except asyncio.TimeoutError:
+        got = [origin_id_of(m) for m in b3.chat_messages()]
+        raise AssertionError(f"bob on n3, n2 still dead: missing {sorted(set(want) - set(got))}"
+                             f" of the messages n2 held; got {got}") from None
+    got = [origin_id_of(m) for m in b3.chat_messages()]
+    say(f"n2 dead, bob logs in on n3 and gets all {n} n2 held (order {got}, duplicates "
+        f"{duplicates(got)})")
 
 
 async def c_nats_server_killed(cl):
@@ -923,6 +977,53 @@ async def c_roster_presence_across_nodes(cl):
         "and n1 answered his probe with alice's presence")
     await a.close()
     await b3.close()
+
+
+async def c_e2e_cli_across_nodes(cl):
+    """The `xmpp` CLI end to end encrypted between nodes: bob's device keys
+    published on n2 are claimed through n1 (the shared key bucket), alice's
+    message reaches bob decrypted and alice sees it delivered; a second
+    message while bob is offline is read from his backlog on n3."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from cli_test import Cli, Reader  # noqa: E402
+    xmpp = os.environ.get("XD_XMPP_CLI", "")
+    check(os.path.exists(xmpp), f"XD_XMPP_CLI must name the xmpp binary, got {xmpp!r}")
+    n1, n2, n3 = cl.nodes
+    work = os.path.join(os.path.dirname(n1.workdir), "cli")
+    os.makedirs(work, exist_ok=True)
+    alice = Cli(xmpp, n1, "alice", work)
+    bob = Cli(xmpp, n2, "bob", work)
+    alice.register()
+    bob.register()  # publishes bob's device keys on n2
+    say("alice registered with the CLI on n1, bob on n2 (keys published there)")
+    bob_chat = bob.popen("chat", alice.jid)
+    bob_r = Reader(bob_chat)
+    bob_r.wait(lambda e: e["event"] == "ready", what="bob ready")
+    text = "across the cluster, sealed"
+    p = alice.run("send", bob.jid, text)
+    check(p.returncode == 0, f"alice send rc={p.returncode} {p.stderr}")
+    m = bob_r.wait(lambda e: e["event"] == "message" and e["body"] == text, what="bob gets it")
+    check(m["encrypted"] and m["peer"] == alice.jid, f"{m}")
+    say("alice (n1) -> bob (n2): decrypted by bob; the session was built from keys "
+        "claimed through n1")
+    bob_chat.stdin.close()
+    check(bob_chat.wait(timeout=20) == 0, f"bob chat rc {bob_chat.returncode}")
+
+    later = "while you were away"
+    p = alice.run("send", bob.jid, later)
+    check(p.returncode == 0, f"second send rc={p.returncode} {p.stderr}")
+    bob3 = Cli(xmpp, n3, "bob", work)  # the same device data, another node
+    p = bob3.run("listen", "--catch-up")
+    check(p.returncode == 0, f"bob listen on n3 rc={p.returncode} {p.stderr}")
+    got = [e for e in bob3.events(p.stdout) if e.get("event") == "message"]
+    check([e["body"] for e in got] == [later] and got[0]["encrypted"],
+          f"bob's backlog on n3: {got}")
+    say("bob offline; alice's next message read from his backlog on n3, decrypted")
+    for node in cl.nodes:
+        check(not any(text.encode() in open(f, "rb").read()
+                      for f in glob.glob(os.path.join(node.data, "*"))),
+              f"{node.node_id}'s files hold the plaintext")
+    say("no node's files hold the plaintext")
 
 
 CASES = {n[2:]: f for n, f in globals().items() if n.startswith("c_")}

@@ -1,6 +1,7 @@
 // The cluster's pure parts: the hex tokens users travel under in NATS
 // subjects and KV keys (server/cluster/nats_link.h), the stored form of a
-// roster in the cluster's bucket (server/cluster/kv_roster_store.h), and
+// roster and of a user's E2E devices in the cluster's buckets
+// (server/cluster/kv_roster_store.h, kv_key_store.h, kv_record.h), and
 // the [cluster] settings' validation (server/config.h). The parts that talk
 // to NATS are tested against a real nats-server cluster in
 // tests/integration/cluster_test.py.
@@ -8,6 +9,8 @@
 
 #include <string>
 
+#include "server/cluster/kv_key_store.h"
+#include "server/cluster/kv_record.h"
 #include "server/cluster/kv_roster_store.h"
 #include "server/cluster/nats_link.h"
 #include "server/config.h"
@@ -102,6 +105,58 @@ TEST_CASE("cluster: a roster's stored form round-trips; anything malformed is kC
     CHECK(decode_roster(bytes.substr(0, n), version, items) == StorageError::kCorrupt);
   }
   CHECK(decode_roster(bytes + "x", version, items) == StorageError::kCorrupt);
+}
+
+TEST_CASE("cluster: framed records split back exactly; a short frame is refused") {
+  std::string out;
+  append_framed(out, "abc");
+  append_framed(out, "");
+  append_framed(out, std::string(300, 'x'));
+  std::string_view in = out, r;
+  REQUIRE(take_framed(in, r));
+  CHECK(r == "abc");
+  REQUIRE(take_framed(in, r));
+  CHECK(r.empty());
+  REQUIRE(take_framed(in, r));
+  CHECK(r == std::string(300, 'x'));
+  CHECK(in.empty());
+  CHECK_FALSE(take_framed(in, r));
+  std::string_view cut = std::string_view(out).substr(0, 5);  // length 3, one byte of data
+  CHECK_FALSE(take_framed(cut, r));
+}
+
+protocol::e2e::DeviceKeys sample_device(uint32_t id, uint32_t prekeys) {
+  protocol::e2e::DeviceKeys d;
+  d.device = id;
+  d.identity_key.fill(static_cast<uint8_t>(id));
+  d.signed_prekey_id = 1;
+  d.signed_prekey.fill(static_cast<uint8_t>(id + 1));
+  d.signed_prekey_signature.fill(7);
+  for (uint32_t i = 1; i <= prekeys; ++i) {
+    protocol::e2e::Key32 k{};
+    k.fill(static_cast<uint8_t>(i));
+    d.one_time_prekeys.emplace_back(i, k);
+  }
+  return d;
+}
+
+TEST_CASE("cluster: a user's devices round-trip; another user's or a cut value is kCorrupt") {
+  const std::vector<protocol::e2e::DeviceKeys> devices = {sample_device(3, 2), sample_device(9, 0)};
+  const std::string bytes = encode_user_devices("alice", devices);
+  std::vector<protocol::e2e::DeviceKeys> out;
+  REQUIRE(decode_user_devices(bytes, "alice", out) == StorageError::kOk);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].device == 3);
+  CHECK(out[0].one_time_prekeys.size() == 2);
+  CHECK(out[1].device == 9);
+  CHECK(out[1].identity_key == devices[1].identity_key);
+  CHECK(decode_user_devices(bytes, "bob", out) == StorageError::kCorrupt);
+  for (size_t n = 0; n < bytes.size(); n += 7) {
+    CHECK(decode_user_devices(bytes.substr(0, n), "alice", out) == StorageError::kCorrupt);
+  }
+  CHECK(decode_user_devices(bytes + "z", "alice", out) == StorageError::kCorrupt);
+  REQUIRE(decode_user_devices(encode_user_devices("alice", {}), "alice", out) == StorageError::kOk);
+  CHECK(out.empty());
 }
 
 }  // namespace

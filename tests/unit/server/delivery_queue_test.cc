@@ -838,7 +838,11 @@ TEST_SUITE("delivery_queue") {
     std::vector<bool> done;
     DeliveryQueue::RemoteAccept how;
     how.stamp_ms = 1700000000123;
-    how.done = [&](bool safe) { done.push_back(safe); };
+    uint64_t stored_seq = 0;
+    how.done = [&](bool safe, uint64_t seq) {
+      done.push_back(safe);
+      stored_seq = seq;
+    };
     w.queue->accept_remote(jid("bob@example.com"),
                            chat("alice@example.com/phone", "bob@example.com", "far"),
                            std::move(how));
@@ -849,6 +853,7 @@ TEST_SUITE("delivery_queue") {
     CHECK(done[0]);
     REQUIRE(bob.queued.size() == 1);
     CHECK(bob.queued[0].stamp_ms == 1700000000123);
+    CHECK(bob.queued[0].seq == stored_seq);
     CHECK(xml_of(bob.queued[0]).find("far") != std::string::npos);
     CHECK(w.queued_for("bob") == 1);
     w.finish();
@@ -862,7 +867,7 @@ TEST_SUITE("delivery_queue") {
       DeliveryQueue::RemoteAccept how;
       how.stamp_ms = 1000;
       how.queue_only = true;
-      how.done = [&](bool ok) { safe += ok; };
+      how.done = [&](bool ok, uint64_t) { safe += ok; };
       w.queue->accept_remote(jid("bob@example.com"),
                              chat("alice@example.com/phone", "bob@example.com", body),
                              std::move(how));
@@ -885,7 +890,10 @@ TEST_SUITE("delivery_queue") {
     w.store.fail_next_commit(StorageError::kFull);
     std::vector<bool> done;
     DeliveryQueue::RemoteAccept how;
-    how.done = [&](bool safe) { done.push_back(safe); };
+    how.done = [&](bool safe, uint64_t seq) {
+      done.push_back(safe);
+      CHECK(seq == 0);
+    };
     w.queue->accept_remote(jid("bob@example.com"),
                            chat("alice@example.com/phone", "bob@example.com", "x"), std::move(how));
     w.iterate();
@@ -894,7 +902,7 @@ TEST_SUITE("delivery_queue") {
     w.finish();
   }
 
-  TEST_CASE("drop() removes an entry at the next commit without counting it delivered") {
+  TEST_CASE("drop() removes an entry at the next commit, uncounted; the removal hook sees it") {
     World w;
     Metrics metrics;
     w.queue->set_metrics(&metrics);
@@ -906,9 +914,15 @@ TEST_SUITE("delivery_queue") {
     std::vector<std::string> users;
     REQUIRE(w.store.queued_users(users) == StorageError::kOk);
     CHECK(users == std::vector<std::string>{"bob"});
+    std::vector<std::pair<std::string, uint64_t>> removed;
+    w.queue->set_removal_hook(
+        [&](const std::string& user, uint64_t seq) { removed.emplace_back(user, seq); });
     w.queue->drop("bob", q[0].seq);
+    CHECK(removed.empty());  // not before the commit
     w.iterate();
     CHECK(w.queued_for("bob") == 0);
+    REQUIRE(removed.size() == 1);
+    CHECK(removed[0] == std::make_pair(std::string("bob"), q[0].seq));
     CHECK(metrics.messages_delivered == 0);
     REQUIRE(w.store.queued_users(users) == StorageError::kOk);
     CHECK(users.empty());
