@@ -180,8 +180,10 @@ void ClusterNode::publish_entry(const std::string& user) {
       wake_subs_.erase(w);
     }
     // The user's last session here ended: what the local queue still holds
-    // for them goes where any node can read it.
+    // for them goes where any node can read it (and what it read from the
+    // offline stream is deleted there as its entries leave).
     evict(user);
+    pulled_.erase(user);
     return;
   }
   ensure_wake(user);
@@ -558,11 +560,16 @@ std::string ClusterNode::ack_key(const std::string& user, uint64_t seq) {
 }
 
 void ClusterNode::on_removed(const std::string& user, uint64_t seq) {
-  if (route_acks_.empty()) return;
-  auto it = route_acks_.find(ack_key(user, seq));
-  if (it == route_acks_.end()) return;
-  natsMsg_Ack(it->second.get(), nullptr);
-  route_acks_.erase(it);
+  if (route_acks_.empty() && offline_acks_.empty()) return;
+  const std::string key = ack_key(user, seq);
+  if (auto it = route_acks_.find(key); it != route_acks_.end()) {
+    natsMsg_Ack(it->second.get(), nullptr);
+    route_acks_.erase(it);
+  }
+  if (auto it = offline_acks_.find(key); it != offline_acks_.end()) {
+    link_.delete_msg_async(kOfflineStream, it->second);
+    offline_acks_.erase(it);
+  }
 }
 
 void ClusterNode::forward_live(const Jid& to, const Element& stanza) {
@@ -652,40 +659,49 @@ void ClusterNode::retry_logins() {
 bool ClusterNode::pull_offline(const std::string& user, bool queue_only) {
   const std::string subject = offline_subject(user);
   std::vector<NatsMsgPtr> msgs;
-  if (!link_.fetch_all(kOfflineStream, subject, kMaxPull, msgs)) return false;
+  // Messages read before stay in the stream until delivered; only newer
+  // ones are read again.
+  const uint64_t after = pulled_.count(user) ? pulled_[user] : 0;
+  if (!link_.fetch_all(kOfflineStream, subject, kMaxPull, msgs, after)) return false;
   XD_DEBUG("cluster: %zu offline messages of %s read%s", msgs.size(), user.c_str(),
            queue_only ? " for the backlog" : "");
   if (msgs.empty()) return true;
-  uint64_t last = 0;
-  auto safe = std::make_shared<size_t>(0);
+  uint64_t last = after;
+  auto failed = std::make_shared<size_t>(0);
   for (const NatsMsgPtr& m : msgs) {
-    last = std::max(last, stream_seq(m.get()));
+    const uint64_t stream_at = stream_seq(m.get());
+    last = std::max(last, stream_at);
     Jid to;
     std::unique_ptr<Element> el = decode_stored(body(m.get()), router_.domain().domain());
     if (Jid::parse(header(m.get(), kToHeader), to) != protocol::JidError::kOk || !el ||
         to.local() != user) {
-      ++*safe;  // unreadable: nothing to keep it for
+      link_.delete_msg_async(kOfflineStream, stream_at);  // nothing could ever deliver it
       continue;
     }
     DeliveryQueue::RemoteAccept how;
     how.stamp_ms = std::strtoull(header(m.get(), kStampHeader).c_str(), nullptr, 10);
     how.queue_only = queue_only;
-    how.done = [safe](bool ok, uint64_t) {
-      if (ok) ++*safe;
+    how.done = [this, failed, user, stream_at](bool ok, uint64_t seq) {
+      if (!ok) {
+        ++*failed;
+      } else if (seq == 0) {
+        link_.delete_msg_async(kOfflineStream, stream_at);
+      } else {
+        // Deleted from the stream when its entry leaves the local queue
+        // (on_removed): if this node dies first, the next login anywhere
+        // reads it again.
+        offline_acks_[ack_key(user, seq)] = stream_at;
+      }
     };
     delivery_.accept_remote(to, std::move(el), std::move(how));
   }
-  // The local commit first, then the purge: a crash between them repeats
-  // the messages (at least once), never loses them.
   const StorageError committed = delivery_.flush();
   stats_.offline_in += msgs.size();
-  if (*safe == msgs.size() && last > 0) {
-    link_.purge_below(kOfflineStream, subject, last + 1);
+  if (*failed == 0 && committed == StorageError::kOk) {
+    pulled_[user] = last;
   } else {
-    XD_WARN(
-        "cluster: %zu of %zu offline messages of a user were not stored here; kept in the "
-        "stream",
-        msgs.size() - *safe, msgs.size());
+    XD_WARN("cluster: %zu of %zu offline messages of a user were not stored here; read again later",
+            *failed, msgs.size());
   }
   return committed == StorageError::kOk;
 }

@@ -122,7 +122,8 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   void on_route(const NatsMsgPtr& msg);
   static std::string ack_key(const std::string& user, uint64_t seq);
   // DeliveryQueue's removal hook: the hand-off of (|user|, |seq|), if it
-  // came from XD_ROUTE, is acknowledged now.
+  // came from XD_ROUTE, is acknowledged now; if it came from XD_OFFLINE, it
+  // is deleted there now.
   void on_removed(const std::string& user, uint64_t seq);
   bool consume_routes();
   // The janitor's part when |node| died: its consumer goes, and what waits
@@ -181,6 +182,12 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // Hand-offs from XD_ROUTE committed here and not yet delivered, by
   // ack_key: acknowledged to JetStream when their entry leaves the queue.
   std::unordered_map<std::string, NatsMsgPtr> route_acks_;
+  // Offline messages read into the local queue, by ack_key: their stream
+  // sequence, deleted from XD_OFFLINE when the entry leaves the queue.
+  std::unordered_map<std::string, uint64_t> offline_acks_;
+  // Per resident user, the last offline stream sequence read into the
+  // local queue (later reads start after it).
+  std::unordered_map<std::string, uint64_t> pulled_;
   uint64_t route_sub_ = 0;
   uint64_t beats_ = 0;
   uint64_t last_beat_ms_ = 0;  // loop clock of the previous heartbeat() tick

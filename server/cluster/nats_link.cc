@@ -466,7 +466,7 @@ bool NatsLink::count_subject(const char* stream, const std::string& subject, uin
 }
 
 bool NatsLink::fetch_all(const char* stream, const std::string& subject, size_t limit,
-                         std::vector<NatsMsgPtr>& out) {
+                         std::vector<NatsMsgPtr>& out, uint64_t after) {
   // One request answers the common case, an empty subject, without a
   // consumer; otherwise exactly what is there is fetched, so no fetch
   // ever waits for messages that will not come.
@@ -479,7 +479,8 @@ bool NatsLink::fetch_all(const char* stream, const std::string& subject, size_t 
   so.Stream = stream;
   so.Config.AckPolicy = js_AckExplicit;
   so.Config.MaxAckPending = static_cast<int64_t>(limit) + 1;
-  so.Config.DeliverPolicy = js_DeliverAll;
+  so.Config.DeliverPolicy = after > 0 ? js_DeliverByStartSequence : js_DeliverAll;
+  so.Config.OptStartSeq = after > 0 ? after + 1 : 0;
   natsSubscription* sub = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_PullSubscribe(&sub, js_, subject.c_str(), nullptr, nullptr, &so, &jerr);
@@ -487,6 +488,17 @@ bool NatsLink::fetch_all(const char* stream, const std::string& subject, size_t 
     XD_WARN("cluster: cannot read %s: %s (%d)", subject.c_str(), status_text(s).c_str(),
             static_cast<int>(jerr));
     return false;
+  }
+  if (after > 0) {
+    // Only what lies past |after| counts: the consumer says how much.
+    jsConsumerInfo* ci = nullptr;
+    if (natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) != NATS_OK) {
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+      return false;
+    }
+    limit = std::min<uint64_t>(limit, ci->NumPending);
+    jsConsumerInfo_Destroy(ci);
   }
   bool ok = true;
   while (out.size() < limit) {
@@ -512,6 +524,16 @@ bool NatsLink::fetch_all(const char* stream, const std::string& subject, size_t 
   natsSubscription_Unsubscribe(sub);
   natsSubscription_Destroy(sub);
   return ok;
+}
+
+void NatsLink::delete_msg_async(const char* stream, uint64_t seq) {
+  // The JetStream API answers to a reply subject; nobody listens on this
+  // one (the outcome changes nothing here: a message that stays is read
+  // again at most, at least once).
+  const std::string subject = std::string("$JS.API.STREAM.MSG.DELETE.") + stream;
+  const std::string body = "{\"seq\":" + std::to_string(seq) + ",\"no_erase\":true}";
+  natsConnection_PublishRequest(conn_, subject.c_str(), "_INBOX.xd-unanswered", body.data(),
+                                static_cast<int>(body.size()));
 }
 
 bool NatsLink::purge_below(const char* stream, const std::string& subject, uint64_t below) {

@@ -110,10 +110,13 @@ class NatsLink {
                    MessageHandler on_msg);
 
   // --- Blocking calls on the loop thread ---------------------------------
-  // Every message of |stream| on |subject| now, oldest first (an ephemeral
-  // pull consumer, fetched until empty), at most |limit|.
+  // Every message of |stream| on |subject| now with a sequence above
+  // |after|, oldest first (an ephemeral pull consumer, fetched until
+  // empty), at most |limit|.
   bool fetch_all(const char* stream, const std::string& subject, size_t limit,
-                 std::vector<NatsMsgPtr>& out);
+                 std::vector<NatsMsgPtr>& out, uint64_t after = 0);
+  // Deletes message |seq| of |stream| without waiting for the answer.
+  void delete_msg_async(const char* stream, uint64_t seq);
   // Deletes the consumer |name| of |stream|; true when it is gone (or was).
   bool delete_consumer(const char* stream, const std::string& name);
   // Whether the consumer |name| of |stream| exists; false also when the

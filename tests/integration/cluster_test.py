@@ -717,6 +717,40 @@ async def c_dead_node_held_messages(cl):
         f"{duplicates(got)})")
 
 
+async def c_dead_node_pulled_backlog(cl):
+    """docs/cluster.md §4: offline messages a node read into its queue at a
+    login stay in XD_OFFLINE until delivered. bob's backlog reaches his
+    session on n2, which never acknowledges it; n2 dies; bob's login on n3
+    reads the same messages from the stream again."""
+    n1, n2, n3 = cl.nodes
+    results = await asyncio.gather(register(n1, "alice"), register(n2, "bob"))
+    check(results == [None, None], f"registrations: {results}")
+    a = await connect(n1, "alice", "a", sm=True)
+    n = 5
+    want = [f"alice:p{i}" for i in range(n)]
+    for i in range(n):
+        a.send_message(bare("bob"), f"pulled {i}", origin_id=want[i], msg_id=f"p{i}")
+    await a.wait_acked(TIMEOUT)
+    b = await connect(n2, "bob", "b", sm=True)
+    b.auto_ack = False  # for n2 nothing is ever delivered
+    start, backlog, done = await b.presence(timeout=TIMEOUT)
+    check([origin_id_of(m) for m in backlog] == want,
+          f"bob's backlog on n2: {[origin_id_of(m) for m in backlog]}")
+    say(f"bob offline got {n} from alice; his login on n2 read them from the offline stream "
+        f"(never acknowledged)")
+    b.abort()
+    code = await in_thread(n2.kill)
+    check(code == -9, f"n2 killed: {code}")
+    await asyncio.sleep(DEAD_AFTER_MS / 1000 + 1)
+    b3 = await connect(n3, "bob", "b3", sm=True, name="bob/b3@n3")
+    b3.start_periodic_ack(0.1)
+    start, backlog, done = await b3.presence(timeout=TIMEOUT)
+    got = [origin_id_of(m) for m in backlog]
+    check(got == want, f"bob's backlog on n3 while n2 is dead: {got}, want {want}")
+    say(f"n2 dead: bob's login on n3 read the same {n} from the stream, in order, between "
+        f"the markers")
+
+
 async def c_nats_server_killed(cl):
     n1, n2, n3 = cl.nodes
     nats = cl.nats
