@@ -145,6 +145,9 @@ const Setting kSettings[] = {
      "how often a node renews its heartbeat in the session directory"},
     {"cluster", "dead_after_ms", &ServerConfig::cluster_dead_after_ms, 150, 600000,
      "heartbeat silence after which a node counts as dead and its directory entries go"},
+    {"cluster", "journal", &ServerConfig::cluster_journal, 0, 0,
+     "keep a JetStream copy of each message between two users of the same node until it is "
+     "delivered, so a node that dies strands nothing (costs a replicated publish per message)"},
     {"cluster", "publish_timeout_ms", &ServerConfig::cluster_publish_timeout_ms, 100, 600000,
      "time JetStream has to acknowledge a hand-off before the sender gets an error"},
 };

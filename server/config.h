@@ -92,7 +92,10 @@ struct ServerConfig {
   std::string node_id;           // unique per node: [A-Za-z0-9_-]{1,64}
   int64_t cluster_replicas = 3;  // JetStream replicas of every stream and bucket
   int64_t cluster_heartbeat_ms = 1000;
-  int64_t cluster_dead_after_ms = 5000;        // silence after which a node's sessions are dropped
+  int64_t cluster_dead_after_ms = 5000;  // silence after which a node's sessions are dropped
+  // docs/cluster.md §4: a copy of every same-node message in JetStream
+  // until delivered, so a node that dies strands nothing.
+  bool cluster_journal = true;
   int64_t cluster_publish_timeout_ms = 15000;  // a hand-off not acknowledged in time is refused
 };
 

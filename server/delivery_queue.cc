@@ -89,16 +89,16 @@ void DeliveryQueue::schedule() {
   loop_.schedule(*this);
 }
 
-void DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Element> m) {
-  accept_common(origin, to, std::move(m), wall_clock_ms(), nullptr);
+uint64_t DeliveryQueue::accept(Session* origin, const Jid& to, std::unique_ptr<Element> m) {
+  return accept_common(origin, to, std::move(m), wall_clock_ms(), nullptr);
 }
 
 void DeliveryQueue::accept_remote(const Jid& to, std::unique_ptr<Element> m, RemoteAccept how) {
   accept_common(nullptr, to, std::move(m), how.stamp_ms ? how.stamp_ms : wall_clock_ms(), &how);
 }
 
-void DeliveryQueue::accept_common(Session* origin, const Jid& to, std::unique_ptr<Element> m,
-                                  uint64_t stamp_ms, RemoteAccept* remote) {
+uint64_t DeliveryQueue::accept_common(Session* origin, const Jid& to, std::unique_ptr<Element> m,
+                                      uint64_t stamp_ms, RemoteAccept* remote) {
   const Jid bare = to.bare();
   StoreRequest r;
   r.stanza.user = bare.local();
@@ -129,7 +129,7 @@ void DeliveryQueue::accept_common(Session* origin, const Jid& to, std::unique_pt
     // A tree the c2s stream accepted always encodes; never store half.
     if (origin) router_.bounce(origin, *m, protocol::StanzaCondition::kInternalServerError);
     if (remote && remote->done) remote->done(false, 0);
-    return;
+    return 0;
   }
   Pending p;
   p.origin = origin;
@@ -149,6 +149,7 @@ void DeliveryQueue::accept_common(Session* origin, const Jid& to, std::unique_pt
   if (!early) slow_users_.insert(batch_.stores[i].stanza.user);
   if (!batch_.stores[i].dedupe_key.empty()) batch_dedupe_.insert(batch_.stores[i].dedupe_key);
   schedule();
+  return batch_.stores[i].stanza.seq;
 }
 
 bool DeliveryQueue::deliver_early(size_t i) {

@@ -51,7 +51,8 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
   // A storable message from |origin| (null for the server itself) to the
   // existing local account |to| (bare or full). Adds the stanza-id, holds
   // the origin's ack and queues it for this iteration's commit.
-  void accept(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m);
+  // Returns the entry's sequence number, or 0 when it was refused at once.
+  uint64_t accept(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m);
 
   // A message another cluster node handed over (docs/cluster.md §4): as
   // accept() with no origin, keeping the time |stamp_ms| it was first
@@ -127,8 +128,9 @@ class DeliveryQueue final : private net::NetLoop::PrepareHook {
     std::function<void(bool safe, uint64_t seq)> done;  // RemoteAccept::done
   };
   // accept() and accept_remote(): the common part.
-  void accept_common(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m,
-                     uint64_t stamp_ms, RemoteAccept* remote);
+  uint64_t accept_common(Session* origin, const protocol::Jid& to,
+                         std::unique_ptr<protocol::Element> m, uint64_t stamp_ms,
+                         RemoteAccept* remote);
 
   void on_loop_prepare() override;
   // spec/delivery.md §1.5: hands the just-accepted entry |i| of the batch

@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
   app.add_option("--node-id", node_id, "this node's id in the cluster");
   app.add_option("--cluster-replicas", replicas, "JetStream replicas (default 3)");
   app.add_option("--cluster-heartbeat-ms", heartbeat_ms, "directory heartbeat interval");
+  bool no_journal = false;
+  app.add_flag("--cluster-no-journal", no_journal,
+               "no JetStream copy of same-node messages (faster; a dead node's disk then holds "
+               "them until it returns)");
   app.add_option("--cluster-dead-after-ms", dead_after_ms,
                  "heartbeat silence after which a node counts as dead");
   app.add_option("--cert", config.cert, "PEM certificate chain");
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
   if (replicas > 0) config.cluster_replicas = replicas;
   if (heartbeat_ms > 0) config.cluster_heartbeat_ms = heartbeat_ms;
   if (dead_after_ms > 0) config.cluster_dead_after_ms = dead_after_ms;
+  if (no_journal) config.cluster_journal = false;
   if (allow_registration) config.allow_registration = true;
   if (allow_plaintext) config.allow_plaintext = true;
   if (!log_level.empty()) config.log_level = log_level;

@@ -303,6 +303,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     ClusterTimings timings;
     timings.heartbeat_ms = c.cluster_heartbeat_ms;
     timings.dead_after_ms = c.cluster_dead_after_ms;
+    timings.journal = c.cluster_journal;
     s->cluster_ =
         std::make_unique<ClusterNode>(s->loop_, *s->nats_, *s->router_, *s->delivery_, timings);
     s->cluster_->set_push(s->push_.get());

@@ -94,6 +94,10 @@ bool ClusterNode::start(std::string& error) {
     error = std::string("cluster: cannot read the session directory: ") + natsStatus_GetText(s);
     return false;
   }
+  // The copies an earlier run of this node kept in XD_JOURNAL are of
+  // entries its queue still holds (or that the janitor already placed):
+  // the queue is handed back next, so the copies go.
+  link_.purge_below(kJournalStream, "xd.journal." + self, 0);
   // Whatever the local queue holds belongs to users connected nowhere here.
   std::vector<std::string> users;
   if (delivery_.store().queued_users(users) == StorageError::kOk) {
@@ -371,22 +375,53 @@ void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<E
     return;
   }
   const uint64_t stamp = wall_clock_ms();
-  if (nodes.empty() && local) {
+  const bool journal = local && timings_.journal;
+  if (nodes.empty() && local && !journal) {
     delivery_.accept(origin, to, std::move(m));
     return;
   }
   XD_DEBUG("cluster: message for %s: %s%zu other nodes%s", user.c_str(), local ? "here, " : "",
-           nodes.size(), nodes.empty() ? ", offline stream" : "");
+           nodes.size(), nodes.empty() && !local ? ", offline stream" : "");
   const uint64_t id = next_hold_++;
   Hold& h = holds_[id];
   h.origin = origin;
   h.token = origin ? origin->hold_ack() : 0;
   h.element = local ? m->clone() : std::move(m);
-  h.waiting = nodes.empty() ? 1 : static_cast<int>(nodes.size());
-  if (local) delivery_.accept(origin, to, std::move(m));
+  h.local = local;
+  h.waiting =
+      static_cast<int>(nodes.size()) + (nodes.empty() && !local ? 1 : 0) + (journal ? 1 : 0);
+  if (local) {
+    const uint64_t seq = delivery_.accept(origin, to, std::move(m));
+    if (journal) {
+      if (seq == 0) {
+        hold_done(id, true);  // refused at once: nothing to keep a copy of
+      } else {
+        // docs/cluster.md §4: the copy in XD_JOURNAL lets the janitor route
+        // it again if this node dies before it is delivered; the sender's
+        // ack waits for it too.
+        const std::string key = ack_key(user, seq);
+        journal_pending_.insert(key);
+        link_.publish("xd.journal." + link_.node_id(), data,
+                      {{kToHeader, to.str()}, {kStampHeader, std::to_string(stamp)}},
+                      [this, id, key](bool ok, uint64_t stream_at) {
+                        journal_pending_.erase(key);
+                        if (ok) {
+                          if (removed_early_.erase(key)) {
+                            link_.delete_msg_async(kJournalStream, stream_at);
+                          } else {
+                            journal_acks_[key] = stream_at;
+                          }
+                        } else {
+                          removed_early_.erase(key);
+                        }
+                        hold_done(id, ok);
+                      });
+      }
+    }
+  }
   const std::vector<std::pair<std::string, std::string>> headers = {
       {kToHeader, to.str()}, {kStampHeader, std::to_string(stamp)}};
-  if (nodes.empty()) {
+  if (nodes.empty() && !local) {
     ++stats_.offline_out;
     publish_offline(user, data, stamp, [this, id, user](bool ok) {
       if (ok && push_) {
@@ -428,27 +463,33 @@ void ClusterNode::reroute(const Jid& to, std::string_view data, uint64_t stamp_m
 }
 
 void ClusterNode::take_over(const std::string& node) {
-  const std::string subject = "xd.route." + node;
   // A work-queue stream allows one consumer per subject: the dead node's
   // goes first (it makes a new one when it comes back).
   if (!link_.delete_consumer(kRouteStream, "route-" + node)) {
     XD_WARN("cluster: cannot remove the route consumer of %s", node.c_str());
     return;
   }
+  // Hand-offs it took and did not deliver, and the copies of its
+  // same-node messages not yet delivered.
+  drain(kRouteStream, "xd.route." + node);
+  drain(kJournalStream, "xd.journal." + node);
+}
+
+void ClusterNode::drain(const char* stream, const std::string& subject) {
   std::vector<NatsMsgPtr> msgs;
-  if (!link_.fetch_all(kRouteStream, subject, kMaxPull, msgs) || msgs.empty()) return;
-  XD_INFO("cluster: %zu hand-offs to dead node %s routed again", msgs.size(), node.c_str());
+  if (!link_.fetch_all(stream, subject, kMaxPull, msgs) || msgs.empty()) return;
+  XD_INFO("cluster: %zu messages on %s routed again", msgs.size(), subject.c_str());
   uint64_t last = 0;
   for (const NatsMsgPtr& m : msgs) last = std::max(last, stream_seq(m.get()));
   auto left = std::make_shared<size_t>(msgs.size());
   auto all_ok = std::make_shared<bool>(true);
-  auto settle = [this, left, all_ok, subject, last](bool ok) {
+  auto settle = [this, left, all_ok, stream, subject, last](bool ok) {
     if (!ok) *all_ok = false;
     if (--*left > 0) return;
     // Every message is where its user is now: off the dead node's subject.
     // Otherwise all stay, for the next drain or the node's return (at
     // least once).
-    if (*all_ok && last > 0) link_.purge_below(kRouteStream, subject, last + 1);
+    if (*all_ok && last > 0) link_.purge_below(stream, subject, last + 1);
   };
   for (const NatsMsgPtr& m : msgs) {
     Jid to;
@@ -476,7 +517,7 @@ void ClusterNode::hold_done(uint64_t id, bool ok) {
       // resend (a node that did store it gives a duplicate, which the
       // recipient's client drops by its origin-id).
       router_.bounce(h.origin, *h.element, protocol::StanzaCondition::kResourceConstraint);
-    } else {
+    } else if (!h.local) {
       h.origin->committed(*h.element, {}, wall_clock_ms());
     }
     h.origin->release_ack(h.token);
@@ -560,8 +601,17 @@ std::string ClusterNode::ack_key(const std::string& user, uint64_t seq) {
 }
 
 void ClusterNode::on_removed(const std::string& user, uint64_t seq) {
-  if (route_acks_.empty() && offline_acks_.empty()) return;
+  if (route_acks_.empty() && offline_acks_.empty() && journal_acks_.empty() &&
+      journal_pending_.empty()) {
+    return;
+  }
   const std::string key = ack_key(user, seq);
+  if (auto it = journal_acks_.find(key); it != journal_acks_.end()) {
+    link_.delete_msg_async(kJournalStream, it->second);
+    journal_acks_.erase(it);
+  } else if (journal_pending_.count(key)) {
+    removed_early_.insert(key);
+  }
   if (auto it = route_acks_.find(key); it != route_acks_.end()) {
     natsMsg_Ack(it->second.get(), nullptr);
     route_acks_.erase(it);

@@ -37,6 +37,7 @@ class SessionTable;
 struct ClusterTimings {
   int64_t heartbeat_ms = 1000;
   int64_t dead_after_ms = 5000;
+  bool journal = true;  // ServerConfig::cluster_journal
 };
 
 class ClusterNode final : private net::NetLoop::PrepareHook {
@@ -112,6 +113,9 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
     std::unique_ptr<protocol::Element> element;  // for an error reply
     int waiting = 0;
     bool failed = false;
+    // The local queue took it too: its commit already told the client
+    // (Session::committed), the hold only keeps the XEP-0198 ack back.
+    bool local = false;
   };
 
   void on_loop_prepare() override;
@@ -130,6 +134,9 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // on its XD_ROUTE subject is routed again (where the users are now, or
   // to the offline stream).
   void take_over(const std::string& node);
+  // Routes again every message on |subject| of |stream| (a dead node's),
+  // then purges them once all are placed.
+  void drain(const char* stream, const std::string& subject);
   // A stored entry for |to| (in stored form) sent where |to| is now: the
   // nodes hosting it, else the offline stream. |done(ok)| on the loop.
   void reroute(const protocol::Jid& to, std::string_view data, uint64_t stamp_ms,
@@ -185,6 +192,13 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // Offline messages read into the local queue, by ack_key: their stream
   // sequence, deleted from XD_OFFLINE when the entry leaves the queue.
   std::unordered_map<std::string, uint64_t> offline_acks_;
+  // Same-node entries' copies in XD_JOURNAL, by ack_key: their stream
+  // sequence, deleted when the entry leaves the queue. |journal_pending_|:
+  // copies not yet acknowledged; |removed_early_|: of those, entries that
+  // left the queue first (their copy is deleted when its ack comes).
+  std::unordered_map<std::string, uint64_t> journal_acks_;
+  std::unordered_set<std::string> journal_pending_;
+  std::unordered_set<std::string> removed_early_;
   // Per resident user, the last offline stream sequence read into the
   // local queue (later reads start after it).
   std::unordered_map<std::string, uint64_t> pulled_;

@@ -169,6 +169,7 @@ bool NatsLink::provision(std::string& error) {
   };
   if (!stream(kRouteStream, "xd.route.*", js_WorkQueuePolicy)) return false;
   if (!stream(kOfflineStream, "xd.offline.*", js_LimitsPolicy)) return false;
+  if (!stream(kJournalStream, "xd.journal.*", js_LimitsPolicy)) return false;
   auto bucket = [&](const char* name, int64_t ttl_ms, kvStore** out) {
     kvConfig kc;
     kvConfig_Init(&kc);

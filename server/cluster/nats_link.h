@@ -30,6 +30,7 @@ namespace xd::server {
 // Names of the cluster's JetStream objects (docs/cluster.md §2).
 inline constexpr const char* kRouteStream = "XD_ROUTE";      // xd.route.<node>
 inline constexpr const char* kOfflineStream = "XD_OFFLINE";  // xd.offline.<user-hex>
+inline constexpr const char* kJournalStream = "XD_JOURNAL";  // xd.journal.<node>
 inline constexpr const char* kAccountsBucket = "xd_accounts";
 inline constexpr const char* kRostersBucket = "xd_rosters";
 inline constexpr const char* kKeysBucket = "xd_keys";

@@ -751,6 +751,43 @@ async def c_dead_node_pulled_backlog(cl):
         f"the markers")
 
 
+async def c_dead_node_same_node_messages(cl):
+    """docs/cluster.md §4: a message between two users of the same node has
+    a copy in XD_JOURNAL until delivered. alice and bob both on n2, bob's
+    session hibernating there; n2 dies with alice's messages undelivered;
+    bob gets them on n3 while n2 stays down."""
+    n1, n2, n3 = cl.nodes
+    results = await asyncio.gather(register(n2, "alice"), register(n2, "bob"))
+    check(results == [None, None], f"registrations: {results}")
+    b = await connect(n2, "bob", "b", sm=True)
+    b.auto_ack = False
+    await b.presence(timeout=TIMEOUT)
+    b.abort()  # the resumable session hibernates on n2
+    await asyncio.sleep(0.3)
+    a = await connect(n2, "alice", "a", sm=True)
+    n = 5
+    want = [f"alice:s{i}" for i in range(n)]
+    for i in range(n):
+        a.send_message(bare("bob"), f"same node {i}", origin_id=want[i], msg_id=f"s{i}")
+    await a.wait_acked(TIMEOUT)
+    say(f"alice and bob on n2 (bob hibernating): {n} messages acked by n2")
+    code = await in_thread(n2.kill)
+    check(code == -9, f"n2 killed: {code}")
+    await asyncio.sleep(DEAD_AFTER_MS / 1000 + 1)
+    b3 = await connect(n3, "bob", "b3", sm=True, name="bob/b3@n3")
+    b3.start_periodic_ack(0.1)
+    await b3.presence(timeout=TIMEOUT)
+    try:
+        await b3.wait_until(
+            lambda: {origin_id_of(m) for m in b3.chat_messages()} >= set(want), TIMEOUT)
+    except asyncio.TimeoutError:
+        got = [origin_id_of(m) for m in b3.chat_messages()]
+        raise AssertionError(f"bob on n3, n2 still dead: missing {sorted(set(want) - set(got))}"
+                             f" of the same-node messages; got {got}") from None
+    got = [origin_id_of(m) for m in b3.chat_messages()]
+    say(f"n2 dead: bob gets all {n} on n3 from n2's journal (order {got})")
+
+
 async def c_nats_server_killed(cl):
     n1, n2, n3 = cl.nodes
     nats = cl.nats
