@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "server/c2s_session.h"
+#include "server/cluster/cluster_message_store.h"
 #include "server/cluster/cluster_node.h"
 #include "server/cluster/kv_account_store.h"
 #include "server/cluster/kv_key_store.h"
@@ -242,8 +243,9 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, std::string& 
     s->accounts_ = std::make_unique<KvAccountStore>(s->nats_->accounts_kv(), kv_rosters.get());
     s->rosters_ = std::move(kv_rosters);
     s->keys_ = std::make_unique<KvKeyStore>(s->nats_->keys_kv());
+    s->messages_ = std::make_unique<ClusterMessageStore>(std::move(messages), s->nats_->push_kv());
   }
-  s->messages_ = std::move(messages);
+  if (!s->messages_) s->messages_ = std::move(messages);
   if (!s->keys_) s->keys_ = std::move(keys);
   s->started_wall_ms_ = wall_clock_ms();
   s->started_loop_ms_ = s->loop_.now_ms();

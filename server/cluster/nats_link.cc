@@ -195,6 +195,7 @@ bool NatsLink::provision(std::string& error) {
   if (!bucket(kAccountsBucket, 0, &accounts_)) return false;
   if (!bucket(kRostersBucket, 0, &rosters_)) return false;
   if (!bucket(kKeysBucket, 0, &keys_)) return false;
+  if (!bucket(kPushBucket, 0, &push_)) return false;
   if (!bucket(kSessionsBucket, 0, &sessions_)) return false;
   if (!bucket(kNodesBucket, config_.dead_after_ms, &nodes_)) return false;
   return true;
@@ -217,6 +218,7 @@ NatsLink::~NatsLink() {
   if (accounts_) kvStore_Destroy(accounts_);
   if (rosters_) kvStore_Destroy(rosters_);
   if (keys_) kvStore_Destroy(keys_);
+  if (push_) kvStore_Destroy(push_);
   if (sessions_) kvStore_Destroy(sessions_);
   if (nodes_) kvStore_Destroy(nodes_);
   if (js_) jsCtx_Destroy(js_);

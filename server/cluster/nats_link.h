@@ -34,6 +34,7 @@ inline constexpr const char* kJournalStream = "XD_JOURNAL";  // xd.journal.<node
 inline constexpr const char* kAccountsBucket = "xd_accounts";
 inline constexpr const char* kRostersBucket = "xd_rosters";
 inline constexpr const char* kKeysBucket = "xd_keys";
+inline constexpr const char* kPushBucket = "xd_push";
 inline constexpr const char* kSessionsBucket = "xd_sessions";
 inline constexpr const char* kNodesBucket = "xd_nodes";
 
@@ -132,6 +133,7 @@ class NatsLink {
   kvStore* accounts_kv() { return accounts_; }
   kvStore* rosters_kv() { return rosters_; }
   kvStore* keys_kv() { return keys_; }
+  kvStore* push_kv() { return push_; }
   kvStore* sessions_kv() { return sessions_; }
   kvStore* nodes_kv() { return nodes_; }
   // KV put/delete through an asynchronous publish on the bucket's subject
@@ -173,6 +175,7 @@ class NatsLink {
   kvStore* accounts_ = nullptr;
   kvStore* rosters_ = nullptr;
   kvStore* keys_ = nullptr;
+  kvStore* push_ = nullptr;
   kvStore* sessions_ = nullptr;
   kvStore* nodes_ = nullptr;
   // Publishes waiting for their acknowledgement, by the Xd-Ref header.

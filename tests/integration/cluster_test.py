@@ -788,6 +788,35 @@ async def c_dead_node_same_node_messages(cl):
     say(f"n2 dead: bob gets all {n} on n3 from n2's journal (order {got})")
 
 
+async def c_push_across_nodes(cl):
+    """XEP-0357 between nodes: bob enables push through n2 (the registration
+    lands in the shared bucket) and goes offline; alice's message to him is
+    stored through n3, which notifies bob's app server, connected on n1."""
+    n1, n2, n3 = cl.nodes
+    results = await asyncio.gather(register(n1, "push"), register(n2, "bob"),
+                                   register(n3, "alice"))
+    check(results == [None, None, None], f"registrations: {results}")
+    app = await connect(n1, "push", "app")
+    await app.presence(timeout=TIMEOUT)
+    b = await connect(n2, "bob", "phone")
+    reply = await b.iq(f"<enable xmlns='urn:xmpp:push:0' jid='push@{DOMAIN}/app' node='p1'/>",
+                       itype="set")
+    check(reply.get("type") == "result", f"push enabled on n2: {to_xml(reply)}")
+    await b.close()
+    await asyncio.sleep(0.3)
+    a = await connect(n3, "alice", "a", sm=True)
+    mark = len(app.inbox)
+    a.send_message(bare("bob"), "wake up", origin_id="alice:push1")
+    await a.wait_acked(TIMEOUT)
+    pub = await app.expect(lambda e: local(e) == "iq" and e.get("type") == "set", TIMEOUT,
+                           since=mark)
+    xml = to_xml(pub)
+    check("urn:xmpp:push:summary" in xml and "p1" in xml, f"a summary for node p1: {xml}")
+    check(pub.get("from") == bare("bob"), f"on behalf of bob: {xml}")
+    say("push enabled on n2, message stored through n3, notification reached the app server "
+        "on n1")
+
+
 async def c_nats_server_killed(cl):
     n1, n2, n3 = cl.nodes
     nats = cl.nats
