@@ -5,8 +5,8 @@ nodes on a real three-server NATS JetStream cluster on this machine
 node.
 
 - throughput: 100 pairs, 10 messages in flight each, durable; receivers on
-  the senders' node, then on another node (every message a JetStream
-  hand-off).
+  the senders' node (with the journal copy in JetStream, then without it),
+  and on another node (every message a JetStream hand-off).
 - latency: open loop at a fixed rate, same node vs cross node.
 - connections: NODES nodes (5 by default), each holding CONNS idle
   authenticated connections (19,000 by default: a process here may hold
@@ -48,7 +48,7 @@ class Node:
         self.port = free_port()
         self.proc = None
 
-    def start(self):
+    def start(self, extra=()):
         args = [*PIN_SERVER, self.binary, "--domain", "localhost",
                 "--listen", f"127.0.0.1:{self.port}", "--data", self.data,
                 "--log-level", "warn", "--allow-plaintext",
@@ -56,7 +56,7 @@ class Node:
                 "--set", "read_rate_bytes=0", "--set", "sessions_per_account=1000",
                 "--set", "max_unauthenticated=1000000",
                 "--set", "max_unauthenticated_per_ip=1000000",
-                "--set", "connects_per_ip_second=0"]
+                "--set", "connects_per_ip_second=0", *extra]
         self.proc = subprocess.Popen(args)
         wait_port(self.port, self.proc, seconds=60)
         return self.proc.pid
@@ -172,11 +172,17 @@ def main():
                 n.start()
             a, b = nodes[0], nodes[1]
             if "throughput" in only:
-                throughput(args, a, a, "throughput, 100 pairs, same node", rows)
+                throughput(args, a, a, "throughput, 100 pairs, same node (journal)", rows)
                 throughput(args, a, b, "throughput, 100 pairs, across nodes", rows)
+                a.stop()
+                a.start(["--cluster-no-journal"])
+                throughput(args, a, a, "throughput, 100 pairs, same node, no journal", rows)
+                a.stop()
+                a.start()
             if "latency" in only:
                 for rate in (2000, 10000):
-                    latency(args, a, a, rate, f"latency at {rate:,} msg/s, same node", rows)
+                    latency(args, a, a, rate, f"latency at {rate:,} msg/s, same node (journal)",
+                            rows)
                     latency(args, a, b, rate, f"latency at {rate:,} msg/s, across nodes", rows)
             if "connections" in only:
                 connections(args, nodes, rows)

@@ -130,7 +130,7 @@ void Router::route_message(Session& origin, const Jid& to, std::unique_ptr<Eleme
     if (cluster_) {
       // docs/cluster.md §4: here, on the nodes where the user is, or in
       // the offline stream when they are nowhere.
-      cluster_->route_stored(&origin, to, std::move(m), sessions_.count(to) > 0);
+      cluster_->route_stored(&origin, to, std::move(m));
       return;
     }
     delivery_->accept(&origin, to, std::move(m));

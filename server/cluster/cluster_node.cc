@@ -365,21 +365,33 @@ std::string ClusterNode::remote_node_of(const Jid& full) const {
 
 // --- Routing ---------------------------------------------------------------
 
-void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<Element> m,
-                               bool local) {
+void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<Element> m) {
   const std::string user = to.local();
-  const std::vector<std::string> nodes = remote_nodes(user);
+  // Where the message goes (RFC 6121 §8.5): a full JID to the node holding
+  // that resource only; a bare JID, or a resource bound nowhere (treated
+  // as the bare JID, §8.5.3.2.1), to every node where the account is.
+  bool local = false;
+  std::vector<std::string> nodes;
+  if (!to.is_bare() && router_.sessions().find(to)) {
+    local = true;
+  } else if (std::string node = to.is_bare() ? std::string() : remote_node_of(to); !node.empty()) {
+    nodes.push_back(std::move(node));
+  } else {
+    local = router_.sessions().count(to.bare()) > 0;
+    nodes = remote_nodes(user);
+  }
+  const bool journal = local && timings_.journal;
+  if (nodes.empty() && local && !journal) {
+    // The single-node path: nothing else to do.
+    delivery_.accept(origin, to, std::move(m));
+    return;
+  }
   std::string data;
   if (!encode_stored(*m, router_.domain().domain(), data)) {
     if (origin) router_.bounce(origin, *m, protocol::StanzaCondition::kInternalServerError);
     return;
   }
   const uint64_t stamp = wall_clock_ms();
-  const bool journal = local && timings_.journal;
-  if (nodes.empty() && local && !journal) {
-    delivery_.accept(origin, to, std::move(m));
-    return;
-  }
   XD_DEBUG("cluster: message for %s: %s%zu other nodes%s", user.c_str(), local ? "here, " : "",
            nodes.size(), nodes.empty() && !local ? ", offline stream" : "");
   const uint64_t id = next_hold_++;

@@ -74,12 +74,11 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   bool online_elsewhere(const std::string& user) const { return !remote_nodes(user).empty(); }
 
   // --- Routing ------------------------------------------------------------
-  // A storable message from |origin| to the existing account |to|: given
-  // to the local queue when |local| (the user has sessions here), and
-  // handed to every other node where the user is, or to the offline stream
+  // A storable message from |origin| to the existing account |to|: to the
+  // local queue when the target sessions are here (with its journal copy),
+  // handed to every other node where they are, or to the offline stream
   // when the user is nowhere.
-  void route_stored(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m,
-                    bool local);
+  void route_stored(Session* origin, const protocol::Jid& to, std::unique_ptr<protocol::Element> m);
   // Sends |stanza| for |to| to the other nodes where |to| is connected
   // (presence, IQs, unstored messages; at most once).
   void forward_live(const protocol::Jid& to, const protocol::Element& stanza);
