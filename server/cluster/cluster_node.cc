@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <random>
 
+#include "server/cluster/kv_record.h"
 #include "server/delivery_queue.h"
 #include "server/log.h"
 #include "server/push_notifier.h"
@@ -161,9 +162,37 @@ void ClusterNode::sessions_changed(const std::string& user) {
 
 void ClusterNode::on_loop_prepare() {
   scheduled_ = false;
+  flush_journal();
   std::unordered_set<std::string> dirty = std::move(dirty_);
   dirty_.clear();
   for (const std::string& user : dirty) publish_entry(user);
+}
+
+void ClusterNode::flush_journal() {
+  if (journal_batch_.empty()) return;
+  std::vector<JournalEntry> batch = std::move(journal_batch_);
+  journal_batch_.clear();
+  std::string body;
+  append_u32(body, static_cast<uint32_t>(batch.size()));
+  body += journal_body_;
+  journal_body_.clear();
+  link_.publish("xd.journal." + link_.node_id(), body, {},
+                [this, batch = std::move(batch)](bool ok, uint64_t stream_at) {
+                  // The copy is deleted once every entry in it has left the
+                  // queue; entries that left before this ack do not count.
+                  size_t live = 0;
+                  for (const JournalEntry& e : batch) {
+                    journal_pending_.erase(e.key);
+                    const bool gone = removed_early_.erase(e.key) > 0;
+                    if (ok && !gone) {
+                      journal_acks_[e.key] = stream_at;
+                      ++live;
+                    }
+                  }
+                  if (ok && live == 0) link_.delete_msg_async(kJournalStream, stream_at);
+                  if (ok && live > 0) journal_refs_[stream_at] = live;
+                  for (const JournalEntry& e : batch) hold_done(e.hold, ok);
+                });
 }
 
 void ClusterNode::publish_entry(const std::string& user) {
@@ -410,24 +439,21 @@ void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<E
       } else {
         // docs/cluster.md §4: the copy in XD_JOURNAL lets the janitor route
         // it again if this node dies before it is delivered; the sender's
-        // ack waits for it too.
-        const std::string key = ack_key(user, seq);
-        journal_pending_.insert(key);
-        link_.publish("xd.journal." + link_.node_id(), data,
-                      {{kToHeader, to.str()}, {kStampHeader, std::to_string(stamp)}},
-                      [this, id, key](bool ok, uint64_t stream_at) {
-                        journal_pending_.erase(key);
-                        if (ok) {
-                          if (removed_early_.erase(key)) {
-                            link_.delete_msg_async(kJournalStream, stream_at);
-                          } else {
-                            journal_acks_[key] = stream_at;
-                          }
-                        } else {
-                          removed_early_.erase(key);
-                        }
-                        hold_done(id, ok);
-                      });
+        // ack waits for it too. Copies of one loop iteration travel in one
+        // JetStream message (group commit, as LMDB's).
+        JournalEntry e;
+        e.key = ack_key(user, seq);
+        e.hold = id;
+        journal_pending_.insert(e.key);
+        // A record: to, stamp, the stored form.
+        append_framed(journal_body_, to.str());
+        append_framed(journal_body_, std::to_string(stamp));
+        append_framed(journal_body_, data);
+        journal_batch_.push_back(std::move(e));
+        if (!scheduled_) {
+          scheduled_ = true;
+          loop_.schedule(*this);
+        }
       }
     }
   }
@@ -503,14 +529,38 @@ void ClusterNode::drain(const char* stream, const std::string& subject) {
     // least once).
     if (*all_ok && last > 0) link_.purge_below(stream, subject, last + 1);
   };
+  // One record per hand-off; a journal message holds a batch of them.
+  struct Record {
+    std::string to, stamp;
+    std::string_view data;
+  };
+  std::vector<Record> records;
   for (const NatsMsgPtr& m : msgs) {
+    if (std::string_view(stream) != kJournalStream) {
+      records.push_back({header(m.get(), kToHeader), header(m.get(), kStampHeader), body(m.get())});
+      continue;
+    }
+    std::string_view in = body(m.get());
+    uint32_t n = 0;
+    if (!take_u32(in, n)) continue;
+    for (uint32_t i = 0; i < n; ++i) {
+      std::string_view to, stamp, data;
+      if (!take_framed(in, to) || !take_framed(in, stamp) || !take_framed(in, data)) break;
+      records.push_back({std::string(to), std::string(stamp), data});
+    }
+  }
+  *left = records.size();
+  if (records.empty()) {
+    if (last > 0) link_.purge_below(stream, subject, last + 1);
+    return;
+  }
+  for (const Record& r : records) {
     Jid to;
-    if (Jid::parse(header(m.get(), kToHeader), to) != protocol::JidError::kOk || !to.has_local()) {
+    if (Jid::parse(r.to, to) != protocol::JidError::kOk || !to.has_local()) {
       settle(true);  // nothing any node could deliver
       continue;
     }
-    const uint64_t stamp = std::strtoull(header(m.get(), kStampHeader).c_str(), nullptr, 10);
-    reroute(to, body(m.get()), stamp, settle);
+    reroute(to, r.data, std::strtoull(r.stamp.c_str(), nullptr, 10), settle);
   }
 }
 
@@ -619,8 +669,13 @@ void ClusterNode::on_removed(const std::string& user, uint64_t seq) {
   }
   const std::string key = ack_key(user, seq);
   if (auto it = journal_acks_.find(key); it != journal_acks_.end()) {
-    link_.delete_msg_async(kJournalStream, it->second);
+    const uint64_t stream_at = it->second;
     journal_acks_.erase(it);
+    auto r = journal_refs_.find(stream_at);
+    if (r != journal_refs_.end() && --r->second == 0) {
+      link_.delete_msg_async(kJournalStream, stream_at);
+      journal_refs_.erase(r);
+    }
   } else if (journal_pending_.count(key)) {
     removed_early_.insert(key);
   }

@@ -118,6 +118,8 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   };
 
   void on_loop_prepare() override;
+  // Publishes this iteration's journal copies as one JetStream message.
+  void flush_journal();
   void heartbeat();
   bool node_live(const std::string& node) const;
   void on_sessions_change(const KvChange& c);
@@ -196,6 +198,15 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // copies not yet acknowledged; |removed_early_|: of those, entries that
   // left the queue first (their copy is deleted when its ack comes).
   std::unordered_map<std::string, uint64_t> journal_acks_;
+  // Journal messages (stream sequence) -> entries in them still queued.
+  std::unordered_map<uint64_t, size_t> journal_refs_;
+  // This iteration's copies, published together in the prepare phase.
+  struct JournalEntry {
+    std::string key;    // ack_key
+    uint64_t hold = 0;  // the sender's Hold
+  };
+  std::vector<JournalEntry> journal_batch_;
+  std::string journal_body_;  // their records, framed
   std::unordered_set<std::string> journal_pending_;
   std::unordered_set<std::string> removed_early_;
   // Per resident user, the last offline stream sequence read into the

@@ -817,6 +817,55 @@ async def c_push_across_nodes(cl):
         "on n1")
 
 
+def stream_messages(cl, stream):
+    with cl.nats.client(timeout=5) as nc:
+        return nc.js(f"STREAM.INFO.{stream}", timeout=5).get("state", {}).get("messages")
+
+
+async def c_streams_emptied_on_delivery(cl):
+    """docs/cluster.md §4: what JetStream holds for a message (the journal
+    copy of a same-node message, a hand-off, an offline message read at a
+    login) goes once the message is delivered: after traffic of every kind
+    is delivered and acknowledged, XD_JOURNAL, XD_ROUTE and XD_OFFLINE are
+    empty."""
+    n1, n2, n3 = cl.nodes
+    results = await asyncio.gather(register(n1, "alice"), register(n1, "bob"),
+                                   register(n2, "carol"), register(n3, "dave"))
+    check(results == [None] * 4, f"registrations: {results}")
+    a = await connect(n1, "alice", "a", sm=True)
+    b = await connect(n1, "bob", "b", sm=True)
+    c = await connect(n2, "carol", "c", sm=True)
+    for x in (a, b, c):
+        x.start_periodic_ack(0.1)
+        await x.presence(timeout=TIMEOUT)
+    n = 40
+    for i in range(n):
+        a.send_message(bare("bob"), f"same {i}", origin_id=f"alice:b{i}")   # same node
+        a.send_message(bare("carol"), f"cross {i}", origin_id=f"alice:c{i}")  # hand-off
+        a.send_message(bare("dave"), f"offline {i}", origin_id=f"alice:d{i}")  # offline
+    await a.wait_acked(TIMEOUT)
+    await b.wait_until(lambda: len(b.chat_messages()) >= n, TIMEOUT)
+    await c.wait_until(lambda: len(c.chat_messages()) >= n, TIMEOUT)
+    d = await connect(n3, "dave", "d", sm=True)
+    d.start_periodic_ack(0.1)
+    start, backlog, done = await d.presence(timeout=TIMEOUT)
+    check(len(backlog) == n, f"dave's backlog on n3: {len(backlog)} of {n}")
+    for x in (b, c, d):
+        x.send_ack()
+    deadline = time.monotonic() + TIMEOUT
+    counts = {}
+    while time.monotonic() < deadline:
+        counts = {s: await in_thread(stream_messages, cl, s)
+                  for s in ("XD_JOURNAL", "XD_ROUTE", "XD_OFFLINE")}
+        if all(v == 0 for v in counts.values()):
+            break
+        await asyncio.sleep(0.3)
+    check(all(v == 0 for v in counts.values()),
+          f"JetStream still holds delivered messages: {counts}")
+    say(f"{n} same-node, {n} cross-node and {n} offline messages delivered and acked: "
+        f"XD_JOURNAL, XD_ROUTE and XD_OFFLINE are empty")
+
+
 async def c_nats_server_killed(cl):
     n1, n2, n3 = cl.nodes
     nats = cl.nats
