@@ -163,6 +163,7 @@ void ClusterNode::sessions_changed(const std::string& user) {
 void ClusterNode::on_loop_prepare() {
   scheduled_ = false;
   flush_journal();
+  flush_routes();
   std::unordered_set<std::string> dirty = std::move(dirty_);
   dirty_.clear();
   for (const std::string& user : dirty) publish_entry(user);
@@ -457,8 +458,6 @@ void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<E
       }
     }
   }
-  const std::vector<std::pair<std::string, std::string>> headers = {
-      {kToHeader, to.str()}, {kStampHeader, std::to_string(stamp)}};
   if (nodes.empty() && !local) {
     ++stats_.offline_out;
     publish_offline(user, data, stamp, [this, id, user](bool ok) {
@@ -472,9 +471,37 @@ void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<E
     return;
   }
   for (const std::string& node : nodes) {
-    ++stats_.routed_out;
-    link_.publish("xd.route." + node, data, headers,
-                  [this, id](bool ok, uint64_t) { hold_done(id, ok); });
+    queue_route(node, to, stamp, data, [this, id](bool ok) { hold_done(id, ok); });
+  }
+}
+
+void ClusterNode::queue_route(const std::string& node, const Jid& to, uint64_t stamp_ms,
+                              std::string_view data, std::function<void(bool)> done) {
+  ++stats_.routed_out;
+  // One JetStream message per destination node and loop iteration (group
+  // commit): a record is to, stamp, the stored form.
+  RouteBatch& b = route_out_[node];
+  append_framed(b.body, to.str());
+  append_framed(b.body, std::to_string(stamp_ms));
+  append_framed(b.body, data);
+  b.done.push_back(std::move(done));
+  if (!scheduled_) {
+    scheduled_ = true;
+    loop_.schedule(*this);
+  }
+}
+
+void ClusterNode::flush_routes() {
+  if (route_out_.empty()) return;
+  std::unordered_map<std::string, RouteBatch> out = std::move(route_out_);
+  route_out_.clear();
+  for (auto& [node, b] : out) {
+    std::string body;
+    append_u32(body, static_cast<uint32_t>(b.done.size()));
+    body += b.body;
+    link_.publish("xd.route." + node, body, {}, [done = std::move(b.done)](bool ok, uint64_t) {
+      for (const auto& d : done) d(ok);
+    });
   }
 }
 
@@ -490,13 +517,10 @@ void ClusterNode::reroute(const Jid& to, std::string_view data, uint64_t stamp_m
   auto left = std::make_shared<size_t>(nodes.size());
   auto all_ok = std::make_shared<bool>(true);
   for (const std::string& node : nodes) {
-    ++stats_.routed_out;
-    link_.publish("xd.route." + node, data,
-                  {{kToHeader, to.str()}, {kStampHeader, std::to_string(stamp_ms)}},
-                  [left, all_ok, done](bool ok, uint64_t) {
-                    if (!ok) *all_ok = false;
-                    if (--*left == 0) done(*all_ok);
-                  });
+    queue_route(node, to, stamp_ms, data, [left, all_ok, done](bool ok) {
+      if (!ok) *all_ok = false;
+      if (--*left == 0) done(*all_ok);
+    });
   }
 }
 
@@ -536,10 +560,6 @@ void ClusterNode::drain(const char* stream, const std::string& subject) {
   };
   std::vector<Record> records;
   for (const NatsMsgPtr& m : msgs) {
-    if (std::string_view(stream) != kJournalStream) {
-      records.push_back({header(m.get(), kToHeader), header(m.get(), kStampHeader), body(m.get())});
-      continue;
-    }
     std::string_view in = body(m.get());
     uint32_t n = 0;
     if (!take_u32(in, n)) continue;
@@ -610,49 +630,71 @@ void ClusterNode::publish_offline(const std::string& user, std::string_view data
 }
 
 void ClusterNode::on_route(const NatsMsgPtr& msg) {
-  natsMsg* m = msg.get();
-  Jid to;
-  std::unique_ptr<Element> el = decode_stored(body(m), router_.domain().domain());
-  if (Jid::parse(header(m, kToHeader), to) != protocol::JidError::kOk || !el || !to.has_local()) {
-    // Nothing any node could deliver: taken off the stream.
-    XD_WARN("cluster: unreadable hand-off dropped");
-    natsMsg_Ack(m, nullptr);
-    return;
-  }
-  ++stats_.routed_in;
-  const uint64_t stamp = std::strtoull(header(m, kStampHeader).c_str(), nullptr, 10);
-  auto settle = [msg](bool ok) {
-    // Acknowledged only once safe here; otherwise JetStream delivers it
-    // again a second later.
-    if (ok) {
-      natsMsg_Ack(msg.get(), nullptr);
-    } else {
-      natsMsg_NakWithDelay(msg.get(), 1000, nullptr);
-    }
+  // A batch of hand-offs (queue_route). It is acknowledged to JetStream
+  // when every record in it is safe elsewhere or has left the local queue
+  // (delivered); one that cannot be kept makes JetStream offer the whole
+  // batch again a second later (what was kept then comes twice: at least
+  // once).
+  auto batch = std::make_shared<InboundBatch>();
+  batch->msg = msg;
+  std::string_view in = body(msg.get());
+  uint32_t n = 0;
+  struct Record {
+    std::string_view to, stamp, data;
   };
-  if (router_.sessions().count(to.bare()) == 0) {
-    // The user left this node since the sender looked: to the offline
-    // stream, where their next login (anywhere) reads it.
-    ++stats_.offline_out;
-    publish_offline(to.local(), body(m), stamp, settle);
-    return;
-  }
-  DeliveryQueue::RemoteAccept how;
-  how.stamp_ms = stamp;
-  const std::string user = to.local();
-  how.done = [this, msg, user](bool safe, uint64_t seq) {
-    if (!safe) {
-      natsMsg_NakWithDelay(msg.get(), 1000, nullptr);
-    } else if (seq == 0) {
-      natsMsg_Ack(msg.get(), nullptr);
-    } else {
-      // Acknowledged to JetStream only when the entry leaves the local
-      // queue (delivered, or handed on): until then a death of this node
-      // leaves it in XD_ROUTE, where the janitor finds it.
-      route_acks_[ack_key(user, seq)] = msg;
+  std::vector<Record> records;
+  if (take_u32(in, n)) {
+    for (uint32_t i = 0; i < n; ++i) {
+      Record r;
+      if (!take_framed(in, r.to) || !take_framed(in, r.stamp) || !take_framed(in, r.data)) break;
+      records.push_back(r);
     }
-  };
-  delivery_.accept_remote(to, std::move(el), std::move(how));
+  }
+  batch->remaining = records.size() + 1;  // +1 until the loop below is done
+  for (const Record& r : records) {
+    ++stats_.routed_in;
+    Jid to;
+    std::unique_ptr<Element> el = decode_stored(r.data, router_.domain().domain());
+    if (Jid::parse(r.to, to) != protocol::JidError::kOk || !el || !to.has_local()) {
+      XD_WARN("cluster: unreadable hand-off dropped");
+      settle_inbound(batch, true);  // nothing any node could deliver
+      continue;
+    }
+    const uint64_t stamp = std::strtoull(std::string(r.stamp).c_str(), nullptr, 10);
+    if (router_.sessions().count(to.bare()) == 0) {
+      // The user left this node since the sender looked: to the offline
+      // stream, where their next login (anywhere) reads it.
+      ++stats_.offline_out;
+      publish_offline(to.local(), r.data, stamp,
+                      [this, batch](bool ok) { settle_inbound(batch, ok); });
+      continue;
+    }
+    DeliveryQueue::RemoteAccept how;
+    how.stamp_ms = stamp;
+    const std::string user = to.local();
+    how.done = [this, batch, user](bool safe, uint64_t seq) {
+      if (!safe || seq == 0) {
+        settle_inbound(batch, safe);
+      } else {
+        // Settled when the entry leaves the local queue (on_removed):
+        // until then a death of this node leaves the batch in XD_ROUTE,
+        // where the janitor finds it.
+        route_acks_[ack_key(user, seq)] = batch;
+      }
+    };
+    delivery_.accept_remote(to, std::move(el), std::move(how));
+  }
+  settle_inbound(batch, true);
+}
+
+void ClusterNode::settle_inbound(const std::shared_ptr<InboundBatch>& batch, bool ok) {
+  if (!ok) batch->failed = true;
+  if (--batch->remaining > 0) return;
+  if (batch->failed) {
+    natsMsg_NakWithDelay(batch->msg.get(), 1000, nullptr);
+  } else {
+    natsMsg_Ack(batch->msg.get(), nullptr);
+  }
 }
 
 std::string ClusterNode::ack_key(const std::string& user, uint64_t seq) {
@@ -680,8 +722,9 @@ void ClusterNode::on_removed(const std::string& user, uint64_t seq) {
     removed_early_.insert(key);
   }
   if (auto it = route_acks_.find(key); it != route_acks_.end()) {
-    natsMsg_Ack(it->second.get(), nullptr);
+    std::shared_ptr<InboundBatch> batch = std::move(it->second);
     route_acks_.erase(it);
+    settle_inbound(batch, true);
   }
   if (auto it = offline_acks_.find(key); it != offline_acks_.end()) {
     link_.delete_msg_async(kOfflineStream, it->second);

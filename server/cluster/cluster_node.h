@@ -120,6 +120,12 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   void on_loop_prepare() override;
   // Publishes this iteration's journal copies as one JetStream message.
   void flush_journal();
+  // Queues a hand-off of |data| for |to| to |node|, published with the
+  // iteration's others to that node in flush_routes(); |done(ok)| when
+  // JetStream has it (or gave up).
+  void queue_route(const std::string& node, const protocol::Jid& to, uint64_t stamp_ms,
+                   std::string_view data, std::function<void(bool)> done);
+  void flush_routes();
   void heartbeat();
   bool node_live(const std::string& node) const;
   void on_sessions_change(const KvChange& c);
@@ -189,7 +195,21 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   std::unordered_map<std::string, uint64_t> redrain_;
   // Hand-offs from XD_ROUTE committed here and not yet delivered, by
   // ack_key: acknowledged to JetStream when their entry leaves the queue.
-  std::unordered_map<std::string, NatsMsgPtr> route_acks_;
+  // A batch of hand-offs taken from XD_ROUTE: acknowledged when every
+  // record is settled (safe elsewhere, or its entry left the queue).
+  struct InboundBatch {
+    NatsMsgPtr msg;
+    size_t remaining = 0;
+    bool failed = false;
+  };
+  void settle_inbound(const std::shared_ptr<InboundBatch>& batch, bool ok);
+  std::unordered_map<std::string, std::shared_ptr<InboundBatch>> route_acks_;
+  // Hand-offs of this iteration by destination node (queue_route).
+  struct RouteBatch {
+    std::string body;  // records, framed
+    std::vector<std::function<void(bool)>> done;
+  };
+  std::unordered_map<std::string, RouteBatch> route_out_;
   // Offline messages read into the local queue, by ack_key: their stream
   // sequence, deleted from XD_OFFLINE when the entry leaves the queue.
   std::unordered_map<std::string, uint64_t> offline_acks_;
