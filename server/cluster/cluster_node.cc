@@ -780,8 +780,10 @@ void ClusterNode::login_backlog(Session& session, std::function<void(Session&)> 
   const std::string user = session.jid().local();
   // Senders route here once they see the entry; until then they may still
   // use the offline stream, and the wake-up subscription catches those.
+  // No flush: the server handles this connection's SUB before the stream
+  // read sent after it (a wake-up published on another server before the
+  // interest reached it is lost; the re-read below covers that).
   ensure_wake(user);
-  link_.flush();
   publish_entry(user);
   repull_[user] = loop_.now_ms() + 2 * static_cast<uint64_t>(timings_.heartbeat_ms);
   if (pull_offline(user, /*queue_only=*/true)) {

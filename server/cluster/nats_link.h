@@ -146,8 +146,8 @@ class NatsLink {
   void watch(kvStore* kv, std::function<void(const KvChange&)> on_change,
              std::function<void()> on_ready);
 
-  // Blocks until the server has processed everything sent so far (a new
-  // subscription is in place before what follows).
+  // Blocks until the server has processed everything sent so far (at a
+  // clean shutdown: the last deletes are out before the connection closes).
   void flush() { natsConnection_Flush(conn_); }
 
   net::LoopMailbox& mailbox() { return mailbox_; }
