@@ -337,8 +337,13 @@ void LoadRunner::pace() {
   const std::uint64_t now = now_ns();
   // Messages 0..due-1 are due: message k at start + k / rate, so message 0
   // at once.
-  const auto due =
-      static_cast<std::uint64_t>(static_cast<double>(now - window_start_ns_) * per_ns) + 1;
+  // The window [start, start + seconds) holds rate * seconds of them: the
+  // one due exactly at its end belongs to the next window (the end timer
+  // and this tick can fire in the same loop iteration).
+  const auto in_window = static_cast<std::uint64_t>(options_.rate * options_.seconds + 0.5);
+  const auto due = std::min<std::uint64_t>(
+      in_window,
+      static_cast<std::uint64_t>(static_cast<double>(now - window_start_ns_) * per_ns) + 1);
   while (paced_ < due) {
     const auto due_ns =
         window_start_ns_ + static_cast<std::uint64_t>(static_cast<double>(paced_) / per_ns);

@@ -539,7 +539,10 @@ void ClusterNode::take_over(const std::string& node) {
 
 void ClusterNode::drain(const char* stream, const std::string& subject) {
   std::vector<NatsMsgPtr> msgs;
-  if (!link_.fetch_all(stream, subject, kMaxPull, msgs) || msgs.empty()) return;
+  // A short read still places what it got (a prefix of the subject); the
+  // rest waits for the next drain or the node's return.
+  link_.fetch_all(stream, subject, kMaxPull, msgs);
+  if (msgs.empty()) return;
   XD_INFO("cluster: %zu messages on %s routed again", msgs.size(), subject.c_str());
   uint64_t last = 0;
   for (const NatsMsgPtr& m : msgs) last = std::max(last, stream_seq(m.get()));
@@ -773,6 +776,11 @@ void ClusterNode::on_wake(const std::string& user) {
   Jid bare;
   if (Jid::from_parts(user, router_.domain().domain(), "", bare) != protocol::JidError::kOk) return;
   if (router_.sessions().count(bare) == 0) return;
+  for (const auto& [session, p] : pending_logins_) {
+    // A login of this user waits for the stream: its retry reads it into
+    // the backlog; read live now, it would come before the markers.
+    if (session->jid().local() == user) return;
+  }
   pull_offline(user, /*queue_only=*/false);
 }
 
@@ -824,6 +832,7 @@ bool ClusterNode::pull_offline(const std::string& user, bool queue_only) {
   // Messages read before stay in the stream until delivered; only newer
   // ones are read again.
   const uint64_t after = pulled_.count(user) ? pulled_[user] : 0;
+  // Nothing of an incomplete read is taken: it is read again whole.
   if (!link_.fetch_all(kOfflineStream, subject, kMaxPull, msgs, after)) return false;
   XD_DEBUG("cluster: %zu offline messages of %s read%s", msgs.size(), user.c_str(),
            queue_only ? " for the backlog" : "");

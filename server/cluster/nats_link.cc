@@ -526,6 +526,13 @@ bool NatsLink::fetch_all(const char* stream, const std::string& subject, size_t 
   }
   natsSubscription_Unsubscribe(sub);
   natsSubscription_Destroy(sub);
+  // Fewer than the stream said it holds (a consumer made right after a
+  // stream changed leader can come up short): not a complete read.
+  if (ok && out.size() < limit) {
+    XD_WARN("cluster: read %zu of %llu messages on %s; to be read again", out.size(),
+            static_cast<unsigned long long>(limit), subject.c_str());
+    ok = false;
+  }
   return ok;
 }
 

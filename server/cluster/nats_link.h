@@ -114,7 +114,8 @@ class NatsLink {
   // --- Blocking calls on the loop thread ---------------------------------
   // Every message of |stream| on |subject| now with a sequence above
   // |after|, oldest first (an ephemeral pull consumer, fetched until
-  // empty), at most |limit|.
+  // empty), at most |limit|. False when the read failed or came up short of
+  // what the stream said it holds (|out| then has the prefix it got).
   bool fetch_all(const char* stream, const std::string& subject, size_t limit,
                  std::vector<NatsMsgPtr>& out, uint64_t after = 0);
   // Deletes message |seq| of |stream| without waiting for the answer.
