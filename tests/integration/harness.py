@@ -2,6 +2,7 @@
 temporary LMDB data directory, the test certificate, and a log file kept
 for failures. Used with Debian's python3-slixmpp (/usr/bin/python3)."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,7 +13,36 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CERTS = os.path.join(ROOT, "tests", "data", "certs")
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_HANDED_OUT = set()
+
+
 def free_port():
+    """A port free on 127.0.0.1 now, drawn below the kernel's ephemeral
+    range: a port the kernel hands out (bind to 0) can be taken by any
+    outgoing connection of a test running beside this one before the server
+    binds it, which failed runs with 'Address already in use'."""
+    low, _ = _ephemeral_range()
+    top = min(low, 65536)
+    for _ in range(200):
+        port = random.randrange(max(1024, top - 12000), top)
+        if port in _HANDED_OUT:  # never the same port twice in one test
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _HANDED_OUT.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
