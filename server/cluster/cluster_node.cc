@@ -119,8 +119,7 @@ bool ClusterNode::start(std::string& error) {
     error = "cluster: cannot subscribe to the heartbeats";
     return false;
   }
-  link_.watch(
-      link_.sessions_kv(), [this](const KvChange& c) { on_sessions_change(c); }, [] {});
+  link_.watch(link_.sessions_kv(), [this](const KvChange& c) { on_sessions_change(c); });
   // A fresh route consumer: what an earlier run of this node took from
   // XD_ROUTE and never acknowledged is delivered again now (its users are
   // not here yet, so it goes on to the offline streams) instead of after
@@ -287,7 +286,6 @@ void ClusterNode::on_nodes_change(const KvChange& c) {
   }
   NodeState& n = nodes_[c.key];
   n.last_seen_ms = loop_.now_ms();
-  n.epoch = c.value;
 }
 
 bool ClusterNode::node_live(const std::string& node) const {
@@ -381,6 +379,15 @@ std::vector<std::string> ClusterNode::remote_nodes(const std::string& user) cons
   return out;
 }
 
+bool ClusterNode::online_elsewhere(const std::string& user) const {
+  auto it = dir_.find(user);
+  if (it == dir_.end()) return false;
+  for (const auto& [node, resources] : it->second) {
+    if (!resources.empty() && node_live(node)) return true;
+  }
+  return false;
+}
+
 std::string ClusterNode::remote_node_of(const Jid& full) const {
   auto it = dir_.find(full.local());
   if (it == dir_.end()) return {};
@@ -459,7 +466,6 @@ void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<E
     }
   }
   if (nodes.empty() && !local) {
-    ++stats_.offline_out;
     publish_offline(user, data, stamp, [this, id, user](bool ok) {
       if (ok && push_) {
         if (auto it = holds_.find(id); it != holds_.end()) {
@@ -477,7 +483,6 @@ void ClusterNode::route_stored(Session* origin, const Jid& to, std::unique_ptr<E
 
 void ClusterNode::queue_route(const std::string& node, const Jid& to, uint64_t stamp_ms,
                               std::string_view data, std::function<void(bool)> done) {
-  ++stats_.routed_out;
   // One JetStream message per destination node and loop iteration (group
   // commit): a record is to, stamp, the stored form.
   RouteBatch& b = route_out_[node];
@@ -509,7 +514,6 @@ void ClusterNode::reroute(const Jid& to, std::string_view data, uint64_t stamp_m
                           std::function<void(bool)> done) {
   const std::vector<std::string> nodes = remote_nodes(to.local());
   if (nodes.empty()) {
-    ++stats_.offline_out;
     publish_offline(to.local(), data, stamp_ms, std::move(done));
     return;
   }
@@ -593,7 +597,6 @@ void ClusterNode::hold_done(uint64_t id, bool ok) {
   Hold& h = it->second;
   if (!ok) {
     h.failed = true;
-    ++stats_.publish_failures;
   }
   if (--h.waiting > 0) return;
   if (h.origin) {
@@ -655,7 +658,6 @@ void ClusterNode::on_route(const NatsMsgPtr& msg) {
   }
   batch->remaining = records.size() + 1;  // +1 until the loop below is done
   for (const Record& r : records) {
-    ++stats_.routed_in;
     Jid to;
     std::unique_ptr<Element> el = decode_stored(r.data, router_.domain().domain());
     if (Jid::parse(r.to, to) != protocol::JidError::kOk || !el || !to.has_local()) {
@@ -667,7 +669,6 @@ void ClusterNode::on_route(const NatsMsgPtr& msg) {
     if (router_.sessions().count(to.bare()) == 0) {
       // The user left this node since the sender looked: to the offline
       // stream, where their next login (anywhere) reads it.
-      ++stats_.offline_out;
       publish_offline(to.local(), r.data, stamp,
                       [this, batch](bool ok) { settle_inbound(batch, ok); });
       continue;
@@ -749,7 +750,6 @@ void ClusterNode::forward_live(const Jid& to, const Element& stanza) {
 void ClusterNode::send_live(const std::string& node, const Jid& to, const Element& stanza) {
   std::string data;
   if (!encode_stored(stanza, router_.domain().domain(), data)) return;
-  ++stats_.live_out;
   link_.publish_core("xd.live." + node, data,
                      {{kToHeader, to.str()}, {kFromNodeHeader, link_.node_id()}});
 }
@@ -759,7 +759,6 @@ void ClusterNode::on_live(natsMsg* m) {
   if (Jid::parse(header(m, kToHeader), to) != protocol::JidError::kOk) return;
   std::unique_ptr<Element> el = decode_stored(body(m), router_.domain().domain());
   if (!el) return;
-  ++stats_.live_in;
   router_.deliver_from_cluster(to, *el, header(m, kFromNodeHeader));
 }
 
@@ -867,7 +866,6 @@ bool ClusterNode::pull_offline(const std::string& user, bool queue_only) {
     delivery_.accept_remote(to, std::move(el), std::move(how));
   }
   const StorageError committed = delivery_.flush();
-  stats_.offline_in += msgs.size();
   if (*failed == 0 && committed == StorageError::kOk) {
     pulled_[user] = last;
   } else {
@@ -937,7 +935,6 @@ void ClusterNode::evict(const std::string& user) {
   evicting_.insert(user);
   auto left = std::make_shared<size_t>(entries.size());
   for (const QueuedStanza& q : entries) {
-    ++stats_.evicted;
     const uint64_t seq = q.seq;
     publish_offline(user, q.data, q.stamp_ms, [this, user, seq, left](bool ok) {
       // Only what the stream took leaves the local queue; the rest stays

@@ -71,7 +71,9 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   std::vector<std::string> remote_nodes(const std::string& user) const;
   // The live node other than this one where |full| is bound, or empty.
   std::string remote_node_of(const protocol::Jid& full) const;
-  bool online_elsewhere(const std::string& user) const { return !remote_nodes(user).empty(); }
+  // Whether |user| has sessions on a live node other than this one (no
+  // allocation: asked for every message routed to a user not here).
+  bool online_elsewhere(const std::string& user) const;
 
   // --- Routing ------------------------------------------------------------
   // A storable message from |origin| to the existing account |to|: to the
@@ -94,17 +96,9 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   // |session| is going away: pending hand-offs stop referring to it.
   void forget(Session& session);
 
-  // Counters for the log and tests.
-  struct Stats {
-    uint64_t routed_out = 0, routed_in = 0, offline_out = 0, offline_in = 0, evicted = 0,
-             live_out = 0, live_in = 0, publish_failures = 0;
-  };
-  const Stats& stats() const { return stats_; }
-
  private:
   struct NodeState {
     uint64_t last_seen_ms = 0;  // loop clock of the last heartbeat seen
-    std::string epoch;
   };
   struct Hold {
     Session* origin = nullptr;
@@ -238,7 +232,6 @@ class ClusterNode final : private net::NetLoop::PrepareHook {
   std::unordered_map<uint64_t, Hold> holds_;
   uint64_t next_hold_ = 1;
   bool scheduled_ = false;
-  Stats stats_;
 };
 
 }  // namespace xd::server

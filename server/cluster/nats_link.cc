@@ -569,42 +569,32 @@ void NatsLink::kv_delete_async(const char* bucket, const std::string& key) {
   publish(std::string("$KV.") + bucket + "." + key, {}, {{"KV-Operation", "DEL"}}, {});
 }
 
-void NatsLink::watch(kvStore* kv, std::function<void(const KvChange&)> on_change,
-                     std::function<void()> on_ready) {
+void NatsLink::watch(kvStore* kv, std::function<void(const KvChange&)> on_change) {
   kvWatcher* w = nullptr;
   if (kvStore_WatchAll(&w, kv, nullptr) != NATS_OK) {
     XD_ERROR("cluster: cannot watch a bucket: %s", last_nats_error());
     return;
   }
   watcher_handles_.push_back(w);
-  watchers_.emplace_back(
-      [this, w, on_change = std::move(on_change), on_ready = std::move(on_ready)] {
-        bool ready = false;
-        while (!stopping_) {
-          kvEntry* e = nullptr;
-          natsStatus s = kvWatcher_Next(&e, w, 500);
-          if (s == NATS_TIMEOUT) continue;
-          if (s != NATS_OK) break;  // stopped
-          if (e == nullptr) {
-            // The initial values are all in.
-            if (!ready) {
-              ready = true;
-              mailbox_.post(on_ready);
-            }
-            continue;
-          }
-          KvChange c;
-          c.key = kvEntry_Key(e);
-          const kvOperation op = kvEntry_Operation(e);
-          c.deleted = op == kvOp_Delete || op == kvOp_Purge;
-          if (!c.deleted && kvEntry_ValueLen(e) > 0) {
-            c.value.assign(static_cast<const char*>(kvEntry_Value(e)),
-                           static_cast<size_t>(kvEntry_ValueLen(e)));
-          }
-          kvEntry_Destroy(e);
-          mailbox_.post([on_change, c = std::move(c)] { on_change(c); });
-        }
-      });
+  watchers_.emplace_back([this, w, on_change = std::move(on_change)] {
+    while (!stopping_) {
+      kvEntry* e = nullptr;
+      natsStatus s = kvWatcher_Next(&e, w, 500);
+      if (s == NATS_TIMEOUT) continue;
+      if (s != NATS_OK) break;     // stopped
+      if (e == nullptr) continue;  // the initial values are all in
+      KvChange c;
+      c.key = kvEntry_Key(e);
+      const kvOperation op = kvEntry_Operation(e);
+      c.deleted = op == kvOp_Delete || op == kvOp_Purge;
+      if (!c.deleted && kvEntry_ValueLen(e) > 0) {
+        c.value.assign(static_cast<const char*>(kvEntry_Value(e)),
+                       static_cast<size_t>(kvEntry_ValueLen(e)));
+      }
+      kvEntry_Destroy(e);
+      mailbox_.post([on_change, c = std::move(c)] { on_change(c); });
+    }
+  });
 }
 
 }  // namespace xd::server

@@ -143,9 +143,8 @@ class NatsLink {
   void kv_delete_async(const char* bucket, const std::string& key);
 
   // Watches every key of |kv| on a thread of its own; |on_change| runs on
-  // the loop for each change, |on_ready| once the initial values are in.
-  void watch(kvStore* kv, std::function<void(const KvChange&)> on_change,
-             std::function<void()> on_ready);
+  // the loop for each change (the initial values first).
+  void watch(kvStore* kv, std::function<void(const KvChange&)> on_change);
 
   // Blocks until the server has processed everything sent so far (at a
   // clean shutdown: the last deletes are out before the connection closes).

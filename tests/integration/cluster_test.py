@@ -677,6 +677,26 @@ async def _kill9_load(cl, S, R, Q, receivers, senders, acked, followers):
             f"{[(u, v[:2]) for u, v in list(order.items())[:3]]}")
 
 
+async def bob_on_n3_after_n2_dies(cl, want, what):
+    """SIGKILLs n2, waits until the others count it dead, logs bob in on n3
+    and waits for every origin-id of |want| (|what| names them in the
+    failure); returns the origin-ids bob got, in arrival order."""
+    code = await in_thread(cl.nodes[1].kill)
+    check(code == -9, f"n2 killed: {code}")
+    await asyncio.sleep(DEAD_AFTER_MS / 1000 + 1)
+    b3 = await connect(cl.nodes[2], "bob", "b3", sm=True, name="bob/b3@n3")
+    b3.start_periodic_ack(0.1)
+    await b3.presence(timeout=TIMEOUT)
+    try:
+        await b3.wait_until(
+            lambda: {origin_id_of(m) for m in b3.chat_messages()} >= set(want), TIMEOUT)
+    except asyncio.TimeoutError:
+        got = [origin_id_of(m) for m in b3.chat_messages()]
+        raise AssertionError(f"bob on n3, n2 still dead: missing {sorted(set(want) - set(got))}"
+                             f" of {what}; got {got}") from None
+    return [origin_id_of(m) for m in b3.chat_messages()]
+
+
 async def c_dead_node_held_messages(cl):
     """docs/cluster.md §4: messages a node took over from another node and
     had not delivered (its recipient's session hibernated there) are not
@@ -699,20 +719,7 @@ async def c_dead_node_held_messages(cl):
     await a.wait_acked(TIMEOUT)
     say(f"bob's session hibernates on n2; alice's {n} messages to him acked by n1")
     await asyncio.sleep(0.5)  # n2 commits them to its queue
-    code = await in_thread(n2.kill)
-    check(code == -9, f"n2 killed: {code}")
-    await asyncio.sleep(DEAD_AFTER_MS / 1000 + 1)
-    b3 = await connect(n3, "bob", "b3", sm=True, name="bob/b3@n3")
-    b3.start_periodic_ack(0.1)
-    await b3.presence(timeout=TIMEOUT)
-    try:
-        await b3.wait_until(
-            lambda: {origin_id_of(m) for m in b3.chat_messages()} >= set(want), TIMEOUT)
-    except asyncio.TimeoutError:
-        got = [origin_id_of(m) for m in b3.chat_messages()]
-        raise AssertionError(f"bob on n3, n2 still dead: missing {sorted(set(want) - set(got))}"
-                             f" of the messages n2 held; got {got}") from None
-    got = [origin_id_of(m) for m in b3.chat_messages()]
+    got = await bob_on_n3_after_n2_dies(cl, want, "the messages n2 held")
     say(f"n2 dead, bob logs in on n3 and gets all {n} n2 held (order {got}, duplicates "
         f"{duplicates(got)})")
 
@@ -771,20 +778,7 @@ async def c_dead_node_same_node_messages(cl):
         a.send_message(bare("bob"), f"same node {i}", origin_id=want[i], msg_id=f"s{i}")
     await a.wait_acked(TIMEOUT)
     say(f"alice and bob on n2 (bob hibernating): {n} messages acked by n2")
-    code = await in_thread(n2.kill)
-    check(code == -9, f"n2 killed: {code}")
-    await asyncio.sleep(DEAD_AFTER_MS / 1000 + 1)
-    b3 = await connect(n3, "bob", "b3", sm=True, name="bob/b3@n3")
-    b3.start_periodic_ack(0.1)
-    await b3.presence(timeout=TIMEOUT)
-    try:
-        await b3.wait_until(
-            lambda: {origin_id_of(m) for m in b3.chat_messages()} >= set(want), TIMEOUT)
-    except asyncio.TimeoutError:
-        got = [origin_id_of(m) for m in b3.chat_messages()]
-        raise AssertionError(f"bob on n3, n2 still dead: missing {sorted(set(want) - set(got))}"
-                             f" of the same-node messages; got {got}") from None
-    got = [origin_id_of(m) for m in b3.chat_messages()]
+    got = await bob_on_n3_after_n2_dies(cl, want, "the same-node messages")
     say(f"n2 dead: bob gets all {n} on n3 from n2's journal (order {got})")
 
 
